@@ -1,0 +1,143 @@
+"""Frozen data objects, built once at the boundary and passed around read-only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Api = Literal["chat", "responses"]
+Outcome = Literal["pass", "fail", "truncated", "error"]
+
+APIS: tuple[Api, ...] = ("chat", "responses")
+EFFORTS: tuple[str, ...] = ("default", "none", "minimal", "low", "medium", "high", "xhigh")
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "truncated", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the server reported them; ``None`` where it reported nothing."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One answer from either API, normalised.
+
+    ``finish`` is ``stop``, ``length`` (token budget ran out), ``error`` (the request
+    failed; ``error`` holds the message) or whatever other value the server gave.
+    """
+
+    answer: str
+    reasoning: str
+    usage: Usage
+    finish: str
+    truncated: bool
+    latency_ms: float
+    status: int
+    error: str | None = None
+    cached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a check looks at: ``text`` (the answer after ``extract``), ``value`` (a JSON
+    value when a pointer selected one, else the text) and the whole completion."""
+
+    text: str
+    value: Any
+    completion: Completion
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """A check's verdict. ``observed`` is always set: the score, the number, the errors."""
+
+    name: str
+    passed: bool
+    observed: Any
+    detail: str = ""
+    weight: float = 1.0
+    children: tuple[CheckResult, ...] = ()
+
+
+class Check(Protocol):
+    """A built check: a closure over its validated parameters."""
+
+    def __call__(self, subject: Subject) -> CheckResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BoundCheck:
+    """A check of a case, with its name, weight and the suite line it came from."""
+
+    name: str
+    weight: float
+    line: int
+    run: Check
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class StructuredOutput:
+    """A JSON Schema the server must follow (``response_format`` / ``text.format``)."""
+
+    name: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One case of a suite, with suite defaults applied and its prompt rendered."""
+
+    id: str
+    line: int
+    messages: tuple[Message, ...]
+    apis: tuple[Api, ...]
+    efforts: tuple[str, ...]
+    params: Mapping[str, Any]
+    samples: int
+    min_pass_rate: float
+    threshold: float | None
+    checks: tuple[BoundCheck, ...]
+    extract: re.Pattern[str] | None = None
+    structured_output: StructuredOutput | None = None
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    name: str
+    path: str
+    description: str
+    cases: tuple[Case, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """An HTTP request to send: API path relative to the base URL and the JSON body."""
+
+    api: Api
+    path: str
+    body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleResult:
+    """One sample of a case x api x effort, graded."""
+
+    index: int
+    outcome: Outcome
+    score: float
+    completion: Completion
+    checks: tuple[CheckResult, ...] = field(default=())
+    extracted: str | None = None
