@@ -38,7 +38,8 @@ class SuiteError(HarnessError):
     """A suite file is invalid. ``problems`` lists all that was found, in file order."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.path))
+        unique = dict.fromkeys(problems)  # a suite-level mistake is found once per case
+        self.problems = sorted(unique, key=lambda p: (p.file, p.line, p.path))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

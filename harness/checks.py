@@ -1,0 +1,254 @@
+"""The registry of answer checks: a check spec from a suite -> a built ``Check``.
+
+A spec is a one-key mapping ``{name: value}``. The value is either the check's parameters
+(``{fuzzy: {value: Ada, min: 85}}``) or a shorthand for its main parameter
+(``{fuzzy: Ada}``, ``{all: [...]}``). Each check is a keyword-only factory in ``CHECKS``
+that validates its parameters once, raising ``CheckSpecError`` with a path relative to
+the spec, and returns a closure that grades a ``Subject``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from harness import checks_data, checks_run, checks_text
+from harness.checks_base import CheckContext, Factory, check_pointer, join_path, select
+from harness.errors import CheckSpecError
+from harness.jsontext import as_text
+from harness.models import Check, CheckResult, Subject
+
+__all__ = ["CHECKS", "CheckContext", "Factory", "build_check"]
+
+
+def _build_list(checks: Sequence[Mapping[str, Any]], ctx: CheckContext) -> list[Check]:
+    if not checks:
+        raise CheckSpecError("checks", "is empty; list at least one check")
+    built = []
+    for index, spec in enumerate(checks):
+        try:
+            built.append(build_check(spec, ctx)[1])
+        except CheckSpecError as exc:
+            raise CheckSpecError(join_path(f"checks[{index}]", exc.path), exc.message) from None
+    return built
+
+
+def _build_one(spec: Mapping[str, Any], ctx: CheckContext, key: str) -> Check:
+    try:
+        return build_check(spec, ctx)[1]
+    except CheckSpecError as exc:
+        raise CheckSpecError(join_path(key, exc.path), exc.message) from None
+
+
+def _failures(results: Sequence[CheckResult]) -> str:
+    return "; ".join(f"{r.name}: {r.detail}" for r in results if not r.passed)
+
+
+def _tally(results: Sequence[CheckResult]) -> str:
+    return f"{sum(r.passed for r in results)}/{len(results)} passed"
+
+
+def all_(*, ctx: CheckContext, checks: Sequence[Mapping[str, Any]]) -> Check:
+    """Every nested check passes (all are run, for the report)."""
+    built = _build_list(checks, ctx)
+
+    def run(subject: Subject) -> CheckResult:
+        results = tuple(check(subject) for check in built)
+        passed = all(r.passed for r in results)
+        return CheckResult("all", passed, _tally(results), _failures(results), children=results)
+
+    return run
+
+
+def any_(*, ctx: CheckContext, checks: Sequence[Mapping[str, Any]]) -> Check:
+    """At least one nested check passes (all are run, for the report)."""
+    built = _build_list(checks, ctx)
+
+    def run(subject: Subject) -> CheckResult:
+        results = tuple(check(subject) for check in built)
+        passed = any(r.passed for r in results)
+        detail = "" if passed else f"none passed: {_failures(results)}"
+        return CheckResult("any", passed, _tally(results), detail, children=results)
+
+    return run
+
+
+def not_(*, ctx: CheckContext, check: Mapping[str, Any]) -> Check:
+    """The nested check fails; observed is the nested check's observed value."""
+    built = _build_one(check, ctx, "check")
+
+    def run(subject: Subject) -> CheckResult:
+        inner = built(subject)
+        detail = "" if not inner.passed else f"{inner.name} passed but must not"
+        return CheckResult("not", not inner.passed, inner.observed, detail, children=(inner,))
+
+    return run
+
+
+def reasoning(
+    *, ctx: CheckContext, checks: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> Check:
+    """One check, or a list that must all pass, on the reasoning text instead of the answer."""
+    if isinstance(checks, Mapping):
+        built = [_build_one(checks, ctx, "checks")]
+    else:
+        built = _build_list(checks, ctx)
+
+    def run(subject: Subject) -> CheckResult:
+        text = subject.completion.reasoning
+        on_reasoning = Subject(text=text, value=text, completion=subject.completion)
+        results = tuple(check(on_reasoning) for check in built)
+        passed = all(r.passed for r in results)
+        detail = "" if passed else f"in reasoning: {_failures(results)}"
+        return CheckResult("reasoning", passed, _tally(results), detail, children=results)
+
+    return run
+
+
+def json_(*, ctx: CheckContext, pointer: str = "", **nested: Any) -> Check:
+    """The answer's JSON has a value at ``pointer``; with one nested check (any other key,
+    e.g. ``equals: 36``), that check passes on the value. Observed is the value."""
+    check_pointer(pointer)
+    if len(nested) > 1:
+        raise CheckSpecError("", f"takes one nested check besides pointer, got {', '.join(nested)}")
+    inner = _build_one(nested, ctx, "") if nested else None
+
+    def run(subject: Subject) -> CheckResult:
+        found, value, why = select(subject, pointer)
+        if not found:
+            return CheckResult("json", False, why, why)
+        if inner is None:
+            return CheckResult("json", True, value)
+        child = inner(Subject(text=as_text(value), value=value, completion=subject.completion))
+        detail = "" if child.passed else f"at {pointer or '/'}: {child.name}: {child.detail}"
+        return CheckResult("json", child.passed, value, detail, children=(child,))
+
+    return run
+
+
+CHECKS: dict[str, Factory] = {
+    "equals": checks_text.equals,
+    "one_of": checks_text.one_of,
+    "contains": checks_text.contains,
+    "icontains": checks_text.icontains,
+    "contains_any": checks_text.contains_any,
+    "contains_all": checks_text.contains_all,
+    "regex": checks_text.regex,
+    "fuzzy": checks_text.fuzzy,
+    "length": checks_text.length,
+    "number": checks_data.number,
+    "json_schema": checks_data.json_schema,
+    "json": json_,
+    "finished": checks_run.finished,
+    "latency_ms": checks_run.latency_ms,
+    "tokens": checks_run.tokens,
+    "reasoning": reasoning,
+    "not": not_,
+    "all": all_,
+    "any": any_,
+}
+
+# The parameter a shorthand value fills: ``fuzzy: Ada`` means ``fuzzy: {value: Ada}``.
+_SHORTHAND: dict[str, str] = {
+    "equals": "value",
+    "one_of": "values",
+    "contains": "value",
+    "icontains": "value",
+    "contains_any": "values",
+    "contains_all": "values",
+    "regex": "pattern",
+    "fuzzy": "value",
+    "number": "value",
+    "json_schema": "schema",
+    "finished": "value",
+    "latency_ms": "max",
+    "reasoning": "checks",
+    "not": "check",
+    "all": "checks",
+    "any": "checks",
+}
+# Checks whose value is itself a check (or checks): a mapping is still the shorthand.
+_CHECK_VALUED = frozenset({"reasoning", "not", "all", "any"})
+_EQUALS_KEYS = frozenset({"value", "ignore_case"})
+
+
+def _is_shorthand(name: str, raw: Any) -> bool:
+    if name not in _SHORTHAND:
+        return False
+    if name in _CHECK_VALUED or not isinstance(raw, Mapping):
+        return True
+    # `equals` may compare with a JSON object, so a mapping is its parameters only when it
+    # holds `value` and nothing but equals' own keys.
+    return name == "equals" and not ("value" in raw and set(raw) <= _EQUALS_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    allowed: tuple[str, ...]
+    required: frozenset[str]
+    takes_ctx: bool
+    takes_extra: bool
+
+
+@cache
+def _signature(factory: Factory) -> _Signature:
+    params = inspect.signature(factory).parameters.values()
+    keywords = [p for p in params if p.kind is p.KEYWORD_ONLY and p.name != "ctx"]
+    return _Signature(
+        allowed=tuple(p.name for p in keywords),
+        required=frozenset(p.name for p in keywords if p.default is p.empty),
+        takes_ctx="ctx" in {p.name for p in params},
+        takes_extra=any(p.kind is p.VAR_KEYWORD for p in params),
+    )
+
+
+def _arguments(factory: Factory, params: Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
+    sig = _signature(factory)
+    for key in params:
+        if key == "ctx" or (key not in sig.allowed and not sig.takes_extra):
+            raise CheckSpecError(key, f"unknown key; allowed: {', '.join(sig.allowed)}")
+    missing = sorted(sig.required - set(params))
+    if missing:
+        raise CheckSpecError("", f"missing required key {missing[0]!r}")
+    arguments = dict(params)
+    if sig.takes_ctx:
+        arguments["ctx"] = ctx
+    return arguments
+
+
+def _strip(path: str, key: str) -> str:
+    """Drop the shorthand's parameter name from an error path: the user never wrote it."""
+    if path == key:
+        return ""
+    if path.startswith(key + ".") or path.startswith(key + "["):
+        return path[len(key) :].removeprefix(".")
+    return path
+
+
+def build_check(spec: Mapping[str, Any], ctx: CheckContext) -> tuple[str, Check]:
+    """Build one check from ``spec``, a one-key mapping without ``weight``; return its name
+    and the built check. Raises ``CheckSpecError`` whose path is relative to ``spec``
+    (``fuzzy.min``, ``all[1].regex``)."""
+    if not isinstance(spec, Mapping):
+        raise CheckSpecError("", f"a check is a mapping like {{contains: text}}, got {spec!r}")
+    if "weight" in spec:
+        raise CheckSpecError("weight", "is only allowed on a case's own checks, not nested ones")
+    if len(spec) != 1:
+        keys = ", ".join(map(str, spec)) or "none"
+        raise CheckSpecError("", f"a check has exactly one key, its name; got {keys}")
+    ((name, raw),) = spec.items()
+    factory = CHECKS.get(name)
+    if factory is None:
+        raise CheckSpecError(str(name), f"unknown check; allowed: {', '.join(sorted(CHECKS))}")
+    shorthand = _is_shorthand(name, raw)
+    if not shorthand and not isinstance(raw, Mapping):
+        raise CheckSpecError(name, f"takes a mapping of parameters, got {raw!r}")
+    params = {_SHORTHAND[name]: raw} if shorthand else dict(raw)
+    try:
+        return name, factory(**_arguments(factory, params, ctx))
+    except CheckSpecError as exc:
+        path = _strip(exc.path, _SHORTHAND[name]) if shorthand else exc.path
+        raise CheckSpecError(join_path(name, path), exc.message) from None

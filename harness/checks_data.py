@@ -1,0 +1,160 @@
+"""Checks on values in the answer: numbers and JSON validated by a JSON Schema."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import validator_for
+
+from harness.checks_base import NO_JSON, CheckContext, check_pointer, json_document, select
+from harness.errors import CheckSpecError, TemplateError
+from harness.jsontext import pointer_of, resolve_pointer
+from harness.models import Check, CheckResult, Subject
+
+PICKS = ("first", "last", "any")
+
+# A number in prose: optional sign (ASCII or Unicode minus) and '$', digits with optional
+# comma thousands separators, optional decimals and exponent. The lookbehind keeps digits
+# inside words ("GPT4", "v1.2") and after a dot ("1.2.3" -> 1.2 only) from counting.
+_NUMBER = re.compile(
+    r"""(?<![\w.])
+    (?=[-+\u2212]?\$?\.?\d)
+    [-+\u2212]?\$?
+    (?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)?
+    (?:\.\d+)?
+    (?:[eE][-+]?\d+)?""",
+    re.VERBOSE,
+)
+
+
+def find_numbers(text: str) -> list[int | float]:
+    """Every number in ``text``, in order (ints stay ints; '$' and '%' are ignored)."""
+    numbers: list[int | float] = []
+    for match in _NUMBER.finditer(text):
+        token = match.group(0).replace(",", "").replace("$", "").replace("\u2212", "-")
+        try:
+            numbers.append(int(token))
+        except ValueError:
+            # Decimals, exponents, and ints too long for int(): float, possibly inf.
+            numbers.append(float(token))
+    return numbers
+
+
+def number(
+    *,
+    value: float,
+    tolerance: float = 0,
+    rel_tolerance: float = 0,
+    pick: str = "last",
+    pointer: str | None = None,
+) -> Check:
+    """A number in the answer is within ``tolerance`` (absolute) or ``rel_tolerance``
+    (relative to ``value``) of ``value``. ``pick`` chooses the ``last`` number (default),
+    the ``first``, or passes if ``any`` is close enough. A JSON number selected by a
+    pointer is used as is."""
+    if isinstance(value, bool) or not math.isfinite(value):
+        raise CheckSpecError("value", f"{value!r} is not a finite number")
+    for key, bound in (("tolerance", tolerance), ("rel_tolerance", rel_tolerance)):
+        if bound < 0:
+            raise CheckSpecError(key, f"{bound} is negative; it must be 0 or more")
+    if pick not in PICKS:
+        raise CheckSpecError("pick", f"unknown pick {pick!r}; allowed: {', '.join(PICKS)}")
+    if pointer is not None:
+        check_pointer(pointer)
+    allowed = max(tolerance, rel_tolerance * abs(value))
+
+    def close(found: float) -> bool:
+        return abs(found - value) <= allowed
+
+    def run(subject: Subject) -> CheckResult:
+        selected: Any = subject.value
+        if pointer is not None:
+            found, selected, why = select(subject, pointer)
+            if not found:
+                return CheckResult("number", False, None, why)
+        if isinstance(selected, int | float) and not isinstance(selected, bool):
+            candidates: list[int | float] = [selected]
+        else:
+            candidates = find_numbers(selected if isinstance(selected, str) else subject.text)
+        if not candidates:
+            return CheckResult("number", False, None, "no number in answer")
+        expected = f"expected {value:g} ± {allowed:g}"
+        if pick == "any":
+            matching = [n for n in candidates if close(n)]
+            if matching:
+                return CheckResult("number", True, matching[0])
+            nearest = min(candidates, key=lambda n: abs(n - value))
+            return CheckResult(
+                "number", False, nearest, f"{expected}, no number within (nearest {nearest:g})"
+            )
+        picked = candidates[0] if pick == "first" else candidates[-1]
+        passed = close(picked)
+        return CheckResult(
+            "number", passed, picked, "" if passed else f"{expected}, found {picked:g}"
+        )
+
+    return run
+
+
+def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
+    if not isinstance(schema, str):
+        loaded = schema
+    else:
+        try:
+            loaded = ctx.load_schema(schema)
+        except TemplateError as exc:
+            raise CheckSpecError("schema", exc.message) from None
+    if not isinstance(loaded, Mapping):
+        raise CheckSpecError("schema", "a JSON Schema must be a JSON object")
+    loaded = dict(loaded)
+    try:
+        validator_for(loaded).check_schema(loaded)
+    except SchemaError as exc:
+        where = pointer_of(list(exc.absolute_path))
+        source = f"{schema}" if isinstance(schema, str) else "inline schema"
+        raise CheckSpecError("schema", f"invalid JSON Schema in {source} at {where}: {exc.message}") from None
+    return loaded
+
+
+def _error_key(error: ValidationError) -> tuple[tuple[tuple[int, int, str], ...], str]:
+    # Sort by path (indices numerically, before keys), then message.
+    path = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path)
+    return path, error.message
+
+
+def json_schema(
+    *, ctx: CheckContext, schema: str | Mapping[str, Any], pointer: str | None = None
+) -> Check:
+    """The JSON in the answer (or the value at ``pointer`` in it) is valid against
+    ``schema`` (a path under evals/ or an inline schema); observed lists every error as
+    ``"<json path>: <message>"``."""
+    loaded = _load(schema, ctx)
+    if pointer is not None:
+        check_pointer(pointer)
+    validator = validator_for(loaded)(loaded)
+
+    def run(subject: Subject) -> CheckResult:
+        found, doc = json_document(subject)
+        if not found:
+            return CheckResult("json_schema", False, [NO_JSON], NO_JSON)
+        if pointer is not None:
+            found, doc = resolve_pointer(doc, pointer)
+            if not found:
+                missing = f"no value at {pointer}"
+                return CheckResult("json_schema", False, [missing], missing)
+        try:
+            errors = sorted(validator.iter_errors(doc), key=_error_key)
+        except RecursionError:
+            return CheckResult("json_schema", False, ["/: too deeply nested"], "too deeply nested")
+        observed = [f"{pointer_of(list(e.absolute_path))}: {e.message}" for e in errors]
+        detail = ""
+        if observed:
+            more = f" (+{len(observed) - 1} more)" if len(observed) > 1 else ""
+            detail = observed[0] + more
+        return CheckResult("json_schema", not observed, observed, detail)
+
+    return run

@@ -1,0 +1,215 @@
+"""Checks on the answer's text: equality, substrings, regex, fuzzy similarity, length."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rapidfuzz import fuzz
+from rapidfuzz.utils import default_process
+
+from harness.checks_base import check_pointer, check_range, select, short
+from harness.errors import CheckSpecError
+from harness.jsontext import as_text
+from harness.models import Check, CheckResult, Subject
+
+SCORERS: dict[str, Callable[..., float]] = {
+    "ratio": fuzz.ratio,
+    "partial_ratio": fuzz.partial_ratio,
+    "token_sort_ratio": fuzz.token_sort_ratio,
+    "token_set_ratio": fuzz.token_set_ratio,
+    "partial_token_sort_ratio": fuzz.partial_token_sort_ratio,
+    "partial_token_set_ratio": fuzz.partial_token_set_ratio,
+    "WRatio": fuzz.WRatio,
+    "QRatio": fuzz.QRatio,
+}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: 36 == 36.0, but ``true`` is not 1 (as it would be in Python)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _equal_to(subject: Subject, ignore_case: bool) -> tuple[Any, Callable[[Any], bool]]:
+    """What the subject shows and a predicate comparing it with one expected value: JSON
+    values by value, text (stripped) against the expected value written as JSON text."""
+    if not isinstance(subject.value, str):
+        return subject.value, lambda expected: _same(subject.value, expected)
+    text = subject.text.strip()
+
+    def fold(s: str) -> str:
+        return s.casefold() if ignore_case else s
+
+    return text, lambda expected: fold(text) == fold(as_text(expected))
+
+
+def equals(*, value: Any, ignore_case: bool = False) -> Check:
+    """The answer (or JSON value) equals ``value``."""
+
+    def run(subject: Subject) -> CheckResult:
+        observed, matches = _equal_to(subject, ignore_case)
+        passed = matches(value)
+        detail = "" if passed else f"expected {short(value)}, got {short(observed)}"
+        return CheckResult("equals", passed, observed, detail)
+
+    return run
+
+
+def one_of(*, values: Sequence[Any], ignore_case: bool = False) -> Check:
+    """The answer (or JSON value) equals one of ``values``."""
+    if not values:
+        raise CheckSpecError("values", "is empty; list at least one accepted value")
+
+    def run(subject: Subject) -> CheckResult:
+        observed, matches = _equal_to(subject, ignore_case)
+        passed = any(matches(v) for v in values)
+        detail = "" if passed else f"{short(observed)} is not one of {short(list(values))}"
+        return CheckResult("one_of", passed, observed, detail)
+
+    return run
+
+
+def contains(*, value: str) -> Check:
+    """The answer contains ``value`` (case-sensitive)."""
+
+    def run(subject: Subject) -> CheckResult:
+        found = value in subject.text
+        return CheckResult("contains", found, found, "" if found else f"{value!r} not in answer")
+
+    return run
+
+
+def icontains(*, value: str) -> Check:
+    """The answer contains ``value``, ignoring case."""
+    needle = value.casefold()
+
+    def run(subject: Subject) -> CheckResult:
+        found = needle in subject.text.casefold()
+        detail = "" if found else f"{value!r} not in answer (ignoring case)"
+        return CheckResult("icontains", found, found, detail)
+
+    return run
+
+
+def contains_any(*, values: Sequence[str]) -> Check:
+    """The answer contains at least one of ``values``; observed lists those found."""
+    if not values:
+        raise CheckSpecError("values", "is empty; list at least one string")
+
+    def run(subject: Subject) -> CheckResult:
+        found = [v for v in values if v in subject.text]
+        detail = "" if found else f"none of {short(list(values))} in answer"
+        return CheckResult("contains_any", bool(found), found, detail)
+
+    return run
+
+
+def contains_all(*, values: Sequence[str]) -> Check:
+    """The answer contains every one of ``values``; observed lists those missing."""
+    if not values:
+        raise CheckSpecError("values", "is empty; list at least one string")
+
+    def run(subject: Subject) -> CheckResult:
+        missing = [v for v in values if v not in subject.text]
+        detail = f"missing {short(missing)}" if missing else ""
+        return CheckResult("contains_all", not missing, missing, detail)
+
+    return run
+
+
+def regex(
+    *, pattern: str, ignore_case: bool = False, multiline: bool = False, dotall: bool = False
+) -> Check:
+    """``re.search(pattern)`` finds a match in the answer; observed is the matched text."""
+    flags = (
+        (re.IGNORECASE if ignore_case else 0)
+        | (re.MULTILINE if multiline else 0)
+        | (re.DOTALL if dotall else 0)
+    )
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error as exc:
+        raise CheckSpecError("pattern", f"invalid regular expression {pattern!r}: {exc}") from None
+
+    def run(subject: Subject) -> CheckResult:
+        match = compiled.search(subject.text)
+        if match is None:
+            return CheckResult("regex", False, None, f"no match for /{pattern}/")
+        return CheckResult("regex", True, match.group(0))
+
+    return run
+
+
+def fuzzy(
+    *,
+    value: str,
+    min: float = 80,
+    scorer: str = "ratio",
+    ignore_case: bool = True,
+    pointer: str | None = None,
+) -> Check:
+    """rapidfuzz ``scorer`` similarity (0-100) between ``value`` and the answer (or the JSON
+    value at ``pointer``) is at least ``min``; observed is the score."""
+    if not 0 <= min <= 100:
+        raise CheckSpecError("min", f"{min} is outside 0-100")
+    if scorer not in SCORERS:
+        raise CheckSpecError("scorer", f"unknown scorer {scorer!r}; allowed: {', '.join(SCORERS)}")
+    if pointer is not None:
+        check_pointer(pointer)
+    score_of = SCORERS[scorer]
+    processor = default_process if ignore_case else None
+    threshold = min
+
+    def run(subject: Subject) -> CheckResult:
+        text = subject.text
+        if pointer is not None:
+            found, selected, why = select(subject, pointer)
+            if not found:
+                return CheckResult("fuzzy", False, None, why)
+            text = as_text(selected)
+        score = float(score_of(value, text, processor=processor))
+        passed = score >= threshold
+        detail = "" if passed else f"score {score:.1f} < min {threshold:g}"
+        return CheckResult("fuzzy", passed, round(score, 1), detail)
+
+    return run
+
+
+def length(
+    *,
+    min_chars: int | None = None,
+    max_chars: int | None = None,
+    min_words: int | None = None,
+    max_words: int | None = None,
+) -> Check:
+    """The answer's length (stripped) in characters and whitespace-separated words is
+    within the bounds given; observed is ``{"chars": n, "words": n}``."""
+    bounds = {"min_chars": min_chars, "max_chars": max_chars}
+    bounds |= {"min_words": min_words, "max_words": max_words}
+    if all(b is None for b in bounds.values()):
+        raise CheckSpecError("", f"set at least one of {', '.join(bounds)}")
+    check_range("min_chars", min_chars, "max_chars", max_chars)
+    check_range("min_words", min_words, "max_words", max_words)
+
+    def run(subject: Subject) -> CheckResult:
+        text = subject.text.strip()
+        counts = {"chars": len(text), "words": len(text.split())}
+        problems = []
+        for key, bound in bounds.items():
+            if bound is None:
+                continue
+            kind, unit = key.split("_")
+            count = counts[unit]
+            if (kind == "min" and count < bound) or (kind == "max" and count > bound):
+                relation = "<" if kind == "min" else ">"
+                problems.append(f"{count} {unit} {relation} {key} {bound}")
+        return CheckResult("length", not problems, counts, "; ".join(problems))
+
+    return run

@@ -1,0 +1,64 @@
+"""The ``glm-harness`` command: thin wrappers around the pytest plugin and the library.
+
+    glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
+    glm-harness validate [SUITE...]      load suites and print every problem; no requests
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import SuiteError
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+
+
+def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
+    files: list[Path] = []
+    for name in paths or ["suites"]:
+        path = Path(name)
+        files += sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")]) if path.is_dir() else [path]
+    from harness.suite import load_suite
+
+    status = EXIT_OK
+    for file in files:
+        try:
+            suite = load_suite(file, evals_dir=Path(evals), display=file.as_posix())
+        except SuiteError as exc:
+            out.extend(str(p) for p in exc.problems)
+            status = EXIT_INVALID
+            continue
+        items = sum(len(c.apis) * len(c.efforts) for c in suite.cases)
+        out.append(f"{file.as_posix()}: ok ({len(suite.cases)} cases, {items} items)")
+    if not files:
+        out.append("no suite files found")
+        status = EXIT_INVALID
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``glm-harness`` console script."""
+    parser = argparse.ArgumentParser(prog="glm-harness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run suites: pytest --glm-suite [PYTEST ARGS]")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    validate = commands.add_parser("validate", help="check suite files without sending requests")
+    validate.add_argument("paths", nargs="*", help="suite files or folders (default: suites/)")
+    validate.add_argument("--evals", default="evals", help="templates and schemas folder")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return subprocess.call([sys.executable, "-m", "pytest", "--glm-suite", *args.pytest_args])
+    lines: list[str] = []
+    status = _validate(args.paths, args.evals, lines)
+    sys.stdout.write("\n".join(lines) + "\n")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""pytest collection nodes: a suite file and its case x api x effort items."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.client import build_request
+from harness.errors import AuthError, SuiteError
+from harness.grading import Verdict, grade, verdict
+from harness.models import Api, Case, Completion, Suite
+from harness.report import failure_text, record
+from harness.state import RunState
+from harness.plugin import STATE
+from harness.suite import load_suite
+
+
+class SuiteFile(pytest.File):
+    """A YAML suite; collection fails with every problem of the file, one line each."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        state = self.config.stash[STATE]
+        display = self.path.relative_to(self.config.rootpath).as_posix() if self.path.is_relative_to(
+            self.config.rootpath) else str(self.path)
+        try:
+            suite = load_suite(self.path, evals_dir=state.evals_dir, display=display)
+        except SuiteError as exc:
+            raise self.CollectError(str(exc)) from None
+        settings = state.settings
+        for case in suite.cases:
+            for api in settings.apis or case.apis:
+                for effort in settings.efforts or case.efforts:
+                    yield CaseItem.from_parent(
+                        self, name=f"{case.id}[{api}-{effort}]", suite=suite, case=case,
+                        api=api, effort=effort,
+                    )
+
+
+class CaseFailed(Exception):
+    """Raised by ``runtest`` when the verdict is not a pass; carries the report text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class CaseItem(pytest.Item):
+    """One case x api x effort: its samples are sent, graded and judged together."""
+
+    def __init__(self, *, suite: Suite, case: Case, api: Api, effort: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.case = case
+        self.api: Api = api
+        self.effort = effort
+        self.futures: list[concurrent.futures.Future[Completion]] = []
+
+    @property
+    def samples(self) -> int:
+        return self.config.stash[STATE].settings.samples or self.case.samples
+
+    def schedule(self, state: RunState) -> None:
+        """Send this item's requests now; ``runtest`` collects the answers."""
+        if self.futures:
+            return
+        engine = state.engine()
+        request = build_request(
+            self.api, messages=self.case.messages, effort=self.effort, params=self.case.params,
+            model=state.settings.model, structured_output=self.case.structured_output,
+        )
+        budget = self.case.params.get("max_output_tokens")
+        self.futures = [engine.submit(request, max_output_tokens=budget) for _ in range(self.samples)]
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        self.schedule(state)
+        graded = []
+        for index, future in enumerate(self.futures):
+            try:
+                completion = future.result()
+            except AuthError as exc:
+                self.session.shouldstop = f"glm-harness: the endpoint refused the credentials: {exc}"
+                raise CaseFailed(f"the endpoint refused the credentials: {exc}") from None
+            graded.append(grade(self.case, completion, index))
+        result = verdict(self.case, graded)
+        self.user_properties.append(("glm", record(self.suite.name, self.case, self.api, self.effort, result)))
+        if result.outcome != "pass":
+            raise CaseFailed(self.describe(result))
+
+    def describe(self, result: Verdict) -> str:
+        return failure_text(self.suite.path, self.case, self.api, self.effort, result)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        if isinstance(excinfo.value, CaseFailed):
+            return excinfo.value.text
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, self.name

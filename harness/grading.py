@@ -1,0 +1,85 @@
+"""Completion -> graded sample; samples -> the verdict of one case x api x effort. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.models import Case, CheckResult, Completion, Outcome, SampleResult, Subject
+
+
+def grade(case: Case, completion: Completion, index: int = 0) -> SampleResult:
+    """Grade one sample. Errors and truncations are outcomes of their own, not check failures."""
+    if completion.error is not None:
+        return SampleResult(index, "error", 0.0, completion)
+    if completion.truncated:
+        return SampleResult(index, "truncated", 0.0, completion)
+    text = completion.answer
+    extracted: str | None = None
+    if case.extract is not None:
+        match = case.extract.search(text)
+        extracted = None if match is None else (match.group(1) if match.groups() else match.group(0))
+        text = extracted or ""
+    results = tuple(
+        _weighted(bound.run(Subject(text=text, value=text, completion=completion)), bound.weight)
+        for bound in case.checks
+    )
+    total = sum(r.weight for r in results)
+    score = 1.0 if total == 0 else sum(r.weight for r in results if r.passed) / total
+    if case.threshold is None:
+        passed = all(r.passed for r in results)
+    else:
+        passed = score >= case.threshold
+    return SampleResult(index, "pass" if passed else "fail", score, completion, results, extracted)
+
+
+def _weighted(result: CheckResult, weight: float) -> CheckResult:
+    if result.weight == weight:
+        return result
+    return CheckResult(result.name, result.passed, result.observed, result.detail, weight, result.children)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of one case x api x effort over its samples."""
+
+    outcome: Outcome
+    pass_rate: float
+    passes: int
+    samples: tuple[SampleResult, ...]
+    min_pass_rate: float
+
+    @property
+    def score(self) -> float:
+        return sum(s.score for s in self.samples) / len(self.samples) if self.samples else 0.0
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(s.outcome for s in self.samples)
+
+    def first_bad(self) -> SampleResult | None:
+        """The sample to show in a failure report: a failed one first, then truncated, error."""
+        for outcome in ("fail", "truncated", "error"):
+            for sample in self.samples:
+                if sample.outcome == outcome:
+                    return sample
+        return None
+
+
+def verdict(case: Case, samples: Sequence[SampleResult]) -> Verdict:
+    """Pass when the share of passing samples reaches ``min_pass_rate``. Otherwise the
+    outcome is ``fail`` if any sample failed a check, else ``truncated``, else ``error``."""
+    passes = sum(1 for s in samples if s.outcome == "pass")
+    rate = passes / len(samples) if samples else 0.0
+    outcomes = {s.outcome for s in samples}
+    outcome: Outcome
+    if samples and rate >= case.min_pass_rate:
+        outcome = "pass"
+    elif "fail" in outcomes or not samples:
+        outcome = "fail"
+    elif "truncated" in outcomes:
+        outcome = "truncated"
+    else:
+        outcome = "error"
+    return Verdict(outcome, rate, passes, tuple(samples), case.min_pass_rate)

@@ -1,0 +1,154 @@
+"""Pure reporting: results -> lines of text. The plugin decides where they go."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from tabulate import tabulate
+
+from harness.grading import Verdict
+from harness.models import Case, CheckResult, Message
+from harness.stats import percentile, wilson
+
+PROMPT_CHARS = 400
+ANSWER_CHARS = 1200
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more chars]"
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    return "\n".join(f"[{m.role}] {m.content}" for m in messages)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(shorten(value, 200))
+    try:
+        return shorten(json.dumps(value, ensure_ascii=False, default=str), 300)
+    except (TypeError, ValueError):
+        return shorten(repr(value), 300)
+
+
+def check_lines(result: CheckResult, depth: int = 0) -> list[str]:
+    """A check and, indented, the nested checks that explain it."""
+    mark = "ok  " if result.passed else "FAIL"
+    detail = f": {result.detail}" if result.detail else ""
+    weight = f" (weight {result.weight:g})" if result.weight != 1.0 and depth == 0 else ""
+    lines = [f"{'  ' * depth}{mark} {result.name}{weight}{detail}  [observed: {_value(result.observed)}]"]
+    for child in result.children:
+        lines += check_lines(child, depth + 1)
+    return lines
+
+
+def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Verdict) -> str:
+    """What a failing item's report shows: where, the prompt, the answer, the failed checks."""
+    counts = ", ".join(f"{n} {o}" for o, n in sorted(verdict.counts.items()))
+    lines = [
+        f"case {case.id} ({suite_path}:{case.line})  api: {api}  effort: {effort}",
+        f"outcome: {verdict.outcome.upper()}  samples: {counts}  "
+        f"pass rate {verdict.pass_rate:.2f} (needs {verdict.min_pass_rate:.2f})",
+        "prompt:",
+        *("  " + line for line in shorten(prompt_text(case.messages), PROMPT_CHARS).splitlines()),
+    ]
+    sample = verdict.first_bad()
+    if sample is None:
+        return "\n".join(lines)
+    done = sample.completion
+    lines.append(f"sample {sample.index}: {sample.outcome}  (HTTP {done.status}, finish {done.finish}, "
+                 f"{done.latency_ms:.0f} ms)")
+    if sample.outcome == "error":
+        lines.append(f"error: {done.error}")
+        return "\n".join(lines)
+    usage = done.usage
+    lines.append(f"answer ({len(done.answer)} chars):")
+    lines += ["  " + line for line in shorten(done.answer, ANSWER_CHARS).splitlines() or ['""']]
+    if sample.extracted is not None or case.extract is not None:
+        lines.append(f"extracted: {sample.extracted!r}" if sample.extracted is not None
+                     else f"extracted: nothing (pattern {case.extract.pattern if case.extract else ''!r} did not match)")
+    lines.append(f"reasoning: {len(done.reasoning)} chars; tokens: input {usage.input_tokens}, "
+                 f"output {usage.output_tokens}, reasoning {usage.reasoning_tokens}")
+    if sample.outcome == "truncated":
+        lines.append("the token budget ran out before the answer was complete "
+                     "(raise params.max_output_tokens or lower the effort)")
+        return "\n".join(lines)
+    if case.threshold is not None:
+        lines.append(f"score {sample.score:.2f} < threshold {case.threshold:.2f}")
+    lines.append("checks:")
+    for result in sample.checks:
+        lines += ["  " + line for line in check_lines(result)]
+    return "\n".join(lines)
+
+
+def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> dict[str, Any]:
+    """The JSON-able summary of one item, carried in ``user_properties``."""
+    done = [s.completion for s in verdict.samples]
+    return {
+        "suite": suite,
+        "case": case.id,
+        "api": api,
+        "effort": effort,
+        "outcome": verdict.outcome,
+        "passes": verdict.passes,
+        "samples": len(verdict.samples),
+        "score": verdict.score,
+        "outcomes": [s.outcome for s in verdict.samples],
+        "latency_ms": [c.latency_ms for c in done if c.error is None],
+        "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
+        "reasoning_tokens": [c.usage.reasoning_tokens for c in done if c.usage.reasoning_tokens is not None],
+    }
+
+
+HEADERS = ["suite", "api", "effort", "cases", "pass rate [95% CI]", "score", "p50 ms", "p95 ms",
+           "out tok", "reason tok", "trunc", "errors"]
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return sum(items) / len(items) if items else None
+
+
+def _fmt(value: float | None, spec: str = ".0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """One row per suite x api x effort; the pass rate is over samples, with a Wilson interval."""
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for rec in records:
+        groups[(rec["suite"], rec["api"], rec["effort"])].append(rec)
+    rows = []
+    for (suite, api, effort), recs in sorted(groups.items()):
+        outcomes = [o for r in recs for o in r["outcomes"]]
+        passes = outcomes.count("pass")
+        low, high = wilson(passes, len(outcomes))
+        latency = [x for r in recs for x in r["latency_ms"]]
+        rows.append([
+            suite, api, effort, str(len(recs)),
+            f"{passes / len(outcomes):.2f} [{low:.2f}, {high:.2f}]" if outcomes else "-",
+            _fmt(_mean(r["score"] for r in recs), ".2f"),
+            _fmt(percentile(latency, 50)), _fmt(percentile(latency, 95)),
+            _fmt(_mean(x for r in recs for x in r["output_tokens"])),
+            _fmt(_mean(x for r in recs for x in r["reasoning_tokens"])),
+            str(outcomes.count("truncated")), str(outcomes.count("error")),
+        ])
+    return rows
+
+
+def summary_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The end-of-run table, and one line of outcome counts."""
+    if not records:
+        return []
+    table = tabulate(summary_rows(records), headers=HEADERS, tablefmt="simple", disable_numparse=True)
+    items: dict[str, int] = defaultdict(int)
+    for rec in records:
+        items[rec["outcome"]] += 1
+    counts = ", ".join(f"{items[o]} {o}" for o in ("pass", "fail", "truncated", "error"))
+    return [*table.splitlines(), "", f"items: {counts}"]

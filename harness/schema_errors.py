@@ -1,0 +1,97 @@
+"""Turn JSON Schema validation errors on a suite into one-line problems: where, what, what is allowed."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema
+
+from harness.errors import Problem
+from harness.yamlsource import Located, Path, format_path
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "null" if value is None else type(value).__name__
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_check(schema: Any) -> bool:
+    """True for the schema of a check mapping (its properties are the check names)."""
+    return isinstance(schema, dict) and "equals" in schema.get("properties", {})
+
+
+def problems_from(
+    errors: Iterable[jsonschema.ValidationError], located: Located, filename: str
+) -> list[Problem]:
+    """One problem per error (one per unknown key), with the line of the offending node."""
+    out: list[Problem] = []
+    for error in errors:
+        path: Path = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = sorted(error.schema.get("properties", {}))
+            for key in error.instance:
+                if key in allowed:
+                    continue
+                what = "check" if _is_check(error.schema) else "key"
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                tip = f"; did you mean {hint[0]!r}?" if hint else ""
+                line = located.line_of((*path, key), key=True)
+                message = f"unknown {what} {key!r}{tip} (allowed: {', '.join(allowed)})"
+                out.append(Problem(filename, line, format_path((*path, key)), message))
+            continue
+        out.append(Problem(filename, located.line_of(path), format_path(path), _message(error)))
+    return out
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    validator, instance, value = error.validator, error.instance, error.validator_value
+    if validator == "required" and isinstance(instance, dict):
+        missing = [k for k in value if k not in instance]
+        return f"missing required key {missing[0]!r}" if missing else error.message
+    if validator == "type":
+        types = [value] if isinstance(value, str) else list(value)
+        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        return f"expected {wanted}, got {_kind(instance)} {_short(instance)}"
+    if validator in ("minProperties", "maxProperties") and isinstance(instance, dict):
+        if "pointer" in instance:
+            return "json takes a pointer and at most one nested check"
+        keys = ", ".join(map(str, instance))
+        return f"a check is a mapping of exactly one check name (plus optional weight); got: {{{keys}}}"
+    if validator == "oneOf" and isinstance(instance, dict) and "role" in instance:
+        return "a message needs exactly one of content or template"
+    if validator == "enum":
+        allowed = ", ".join(map(str, value))
+        return f"{_short(instance)} is not allowed (allowed: {allowed})"
+    if validator == "pattern":
+        return f"{_short(instance)} must match {value} (letters, digits, _ . -)"
+    if validator == "minItems":
+        return "must not be empty" if not instance else error.message
+    if validator == "uniqueItems":
+        return f"has duplicates: {_short(instance)}"
+    return error.message if len(error.message) <= 200 else error.message[:197] + "..."

@@ -1,0 +1,81 @@
+"""Run settings resolved from options, environment and ini. No pytest import here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from harness.errors import ConfigError
+from harness.models import APIS, EFFORTS, Api
+
+DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
+DEFAULT_TIMEOUT = 180.0
+
+NO_ENDPOINT = (
+    "glm-harness: no model endpoint configured. Set GLM_BASE_URL (and GLM_API_KEY if the "
+    "endpoint needs a token), or pass --glm-base-url URL, or set glm_base_url in the ini "
+    "file; or run against a local model with --glm-local."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a run needs to reach the endpoint. The token is never shown by repr."""
+
+    base_url: str | None
+    model: str
+    api_key: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = 8
+    apis: tuple[Api, ...] | None = None
+    efforts: tuple[str, ...] | None = None
+    samples: int | None = None
+
+
+def first(*values: str | None) -> str | None:
+    """The first value that is set and not blank."""
+    for value in values:
+        if value is not None and value.strip():
+            return value.strip()
+    return None
+
+
+def parse_list(text: str | None, allowed: tuple[str, ...], option: str) -> tuple[str, ...] | None:
+    """``"chat, responses"`` -> ``("chat", "responses")``, each checked against ``allowed``."""
+    if text is None or not text.strip():
+        return None
+    items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    bad = [item for item in items if item not in allowed]
+    if bad or not items:
+        raise ConfigError(f"{option}: {', '.join(bad) or repr(text)} not allowed (allowed: {', '.join(allowed)})")
+    return items
+
+
+def parse_apis(text: str | None) -> tuple[Api, ...] | None:
+    items = parse_list(text, APIS, "--glm-api")
+    return None if items is None else tuple("chat" if i == "chat" else "responses" for i in items)
+
+
+def parse_efforts(text: str | None) -> tuple[str, ...] | None:
+    return parse_list(text, EFFORTS, "--glm-effort")
+
+
+def parse_headers(lines: list[str]) -> dict[str, str]:
+    """ini ``glm_headers`` lines ``Name: value`` -> a mapping."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise ConfigError(f"glm_headers: {line.split(':')[0]!r}: expected 'Name: value'")
+        if name.strip().lower() == "authorization":
+            raise ConfigError("glm_headers: set the token with GLM_API_KEY, not in the ini file")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def api_key_from_env() -> str | None:
+    return first(os.environ.get("GLM_API_KEY"))

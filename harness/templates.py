@@ -1,0 +1,116 @@
+"""Jinja2 prompts, sandboxed: ``SandboxedEnvironment``, ``StrictUndefined``, no autoescape.
+
+Templates, partials and schemas resolve under the project's ``evals/`` folder only: no
+absolute paths, no ``..``, no symlink that leads outside. Every file a render reads is
+recorded, so a case knows which files its prompt depends on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from harness.errors import TemplateError
+
+
+def resolve_under(root: Path, name: str, what: str = "file") -> Path:
+    """``root / name``, refusing anything that is absolute or ends up outside ``root``."""
+    if not name or Path(name).is_absolute() or name.startswith(("/", "\\")):
+        raise TemplateError(f"{what} {name!r} must be a relative path under {root.name}/")
+    real_root = root.resolve()
+    target = (root / name).resolve()
+    if real_root != target and real_root not in target.parents:
+        raise TemplateError(f"{what} {name!r} leaves {root.name}/; refused")
+    if not target.is_file():
+        raise TemplateError(f"{what} {name!r} not found under {root.name}/")
+    return target
+
+
+class _EvalsLoader(jinja2.BaseLoader):
+    """Loads templates from ``root`` only and records what was loaded."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.loaded: set[str] = set()
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        try:
+            path = resolve_under(self.root, template, "template")
+        except TemplateError as exc:
+            raise jinja2.TemplateNotFound(exc.message) from None
+        source = path.read_text(encoding="utf-8", errors="replace")
+        mtime = path.stat().st_mtime
+        self.loaded.add(template)
+        return source, str(path), lambda: path.stat().st_mtime == mtime
+
+
+class Templates:
+    """Renders suite prompts against one ``evals/`` folder."""
+
+    def __init__(self, evals_dir: Path) -> None:
+        self.evals_dir = evals_dir
+        self._loader = _EvalsLoader(evals_dir)
+        self._env = SandboxedEnvironment(
+            loader=self._loader,
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        self._json_cache: dict[str, Mapping[str, Any]] = {}
+
+    def render_file(self, name: str, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
+        """Render the template file ``name``; return the text and every file it read."""
+        return self._render(lambda: self._env.get_template(name), variables, name)
+
+    def render_string(self, source: str, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
+        """Render an inline template; return the text and every file it included."""
+        return self._render(lambda: self._env.from_string(source), variables, None)
+
+    def load_json(self, name: str) -> Mapping[str, Any]:
+        """Load a JSON file (a schema) from under ``evals/``."""
+        if name not in self._json_cache:
+            path = resolve_under(self.evals_dir, name, "schema")
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise TemplateError(f"schema {name!r} is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise TemplateError(f"schema {name!r} must be a JSON object")
+            self._json_cache[name] = data
+        return self._json_cache[name]
+
+    def _render(
+        self,
+        get: Callable[[], jinja2.Template],
+        variables: Mapping[str, Any],
+        name: str | None,
+    ) -> tuple[str, set[str]]:
+        self._loader.loaded = set()
+        try:
+            text = get().render(**variables)
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError(_not_found(exc, name)) from None
+        except jinja2.TemplateSyntaxError as exc:
+            where = f"{exc.name or name or 'inline template'}:{exc.lineno}"
+            raise TemplateError(f"{where}: syntax error: {exc.message}", exc.lineno) from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(f"{name or 'inline template'}: unsafe template: {exc}") from None
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"{name or 'inline template'}: {exc.message}") from None
+        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            raise TemplateError(f"{name or 'inline template'}: {exc}") from None
+        return text, set(self._loader.loaded)
+
+
+def _not_found(exc: jinja2.TemplateNotFound, name: str | None) -> str:
+    message = str(exc.message or exc.name)
+    if name and message == name:
+        return f"template {name!r} not found under evals/"
+    return message

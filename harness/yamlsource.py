@@ -1,0 +1,117 @@
+"""YAML -> plain Python data, remembering the line of every node (from ``yaml.compose`` marks).
+
+Lines are 1-based. ``lines[path]`` is the line of the value at ``path`` (a tuple of keys and
+indices); ``key_lines[path]`` the line of the mapping key that ends ``path``. Duplicate
+keys, which PyYAML silently overwrites, are reported as problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from harness.errors import Problem
+
+Path = tuple[str | int, ...]
+
+MAX_BYTES = 2_000_000
+MAX_NODES = 200_000
+
+
+@dataclass(slots=True)
+class Located:
+    """Parsed data and where each part of it came from."""
+
+    data: Any
+    lines: dict[Path, int] = field(default_factory=dict)
+    key_lines: dict[Path, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def line_of(self, path: Path, *, key: bool = False) -> int:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        if key and path in self.key_lines:
+            return self.key_lines[path]
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+
+def format_path(path: Path) -> str:
+    """``("cases", 2, "expect", 0, "fuzzy")`` -> ``cases[2].expect[0].fuzzy``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Walker:
+    def __init__(self, loader: yaml.SafeLoader, filename: str, located: Located) -> None:
+        self.loader = loader
+        self.filename = filename
+        self.located = located
+        self.count = 0
+
+    def walk(self, node: yaml.Node, path: Path) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(node.start_mark.line + 1)
+        self.located.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    key = str(key)
+                line = key_node.start_mark.line + 1
+                if key in out:
+                    where = format_path((*path, key))
+                    self.located.problems.append(
+                        Problem(self.filename, line, where, f"duplicate key {key!r}")
+                    )
+                self.located.key_lines[(*path, key)] = line
+                out[key] = self.walk(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def load_yaml(text: str, filename: str) -> Located:
+    """Parse one YAML document. Syntax errors come back as problems, never raised."""
+    located = Located(data=None)
+    if len(text.encode("utf-8", "replace")) > MAX_BYTES:
+        located.problems.append(
+            Problem(filename, 1, "", f"file is larger than {MAX_BYTES // 1_000_000} MB; refused")
+        )
+        return located
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            located.problems.append(Problem(filename, 1, "", "the file is empty"))
+            return located
+        located.data = _Walker(loader, filename, located).walk(node, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        located.problems.append(Problem(filename, line, "", f"invalid YAML: {what}"))
+    except yaml.YAMLError as exc:
+        located.problems.append(Problem(filename, 1, "", f"invalid YAML: {exc}"))
+    except _TooBig as exc:
+        located.problems.append(
+            Problem(filename, exc.line, "", f"more than {MAX_NODES} YAML nodes (alias bomb?); refused")
+        )
+    finally:
+        loader.dispose()
+    return located

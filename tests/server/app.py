@@ -1,0 +1,415 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1 that answers like vLLM does.
+
+Real sockets, both APIs (``POST /v1/chat/completions``, ``POST /v1/responses``, ``GET
+/health``). Replies mirror the JSON shapes in /work/shared/notes/vllm-shapes.md. What it
+answers is scripted by :class:`Rule` s, matched against the prompt text (all message
+contents, the input string or input item contents, and ``instructions``, joined by
+newlines). Every request is recorded. Test code only: ``harness`` never imports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
+FALLBACK_ANSWER = "I don't know."
+ERROR_TYPES = {
+    400: "BadRequestError",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    408: "RequestTimeoutError",
+    429: "RateLimitError",
+    500: "InternalServerError",
+    503: "ServiceUnavailableError",
+}
+
+
+@dataclass
+class Rule:
+    """One scripted reply. The first rule whose conditions all hold answers."""
+
+    match: str  # regex searched in the prompt text
+    answer: str = ""
+    reasoning: str = ""
+    api: str | None = None  # only for this API when set
+    effort: str | None = None  # only for this effort ("default" = no effort field sent)
+    finish: str = "stop"  # "length": chat finish_reason length / responses incomplete
+    content_null: bool = False  # chat content null; responses: no message item
+    # "reasoning" | "reasoning_content" | "both" | "none" (leaked: "<reasoning></think><answer>")
+    reasoning_field: str = "reasoning"
+    # Override usage numbers: input_tokens / output_tokens (or the chat names
+    # prompt_tokens / completion_tokens), mapped to the API's own names.
+    usage: dict[str, int] | None = None
+    reasoning_tokens: int | None = None  # chat: adds completion_tokens_details; responses: 0
+    status: int = 200  # non-200: an error body of error_shape
+    error_shape: str = "nested"  # "nested" | "flat" | "html"
+    error_message: str = "scripted error"
+    delay: float = 0.0  # seconds to wait before answering
+    old_incomplete: bool = False  # responses: say "completed" although truncated (old vLLM)
+    raw: str | None = None  # send this body verbatim with ``status`` (malformed JSON, ...)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: Any  # parsed JSON, or None for GET / unparsable bodies
+
+
+@dataclass
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+
+class ScriptedServer:
+    """A threaded HTTP server; use as a context manager or call start() / stop()."""
+
+    def __init__(
+        self,
+        rules: list[Rule] | None = None,
+        *,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model: str = DEFAULT_MODEL,
+    ) -> None:
+        self.rules: list[Rule] = list(rules or [])
+        self.api_key = self._initial_api_key = api_key
+        self.model = model
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def reset(self) -> None:
+        """Forget rules and recorded requests; restore the API key it was built with."""
+        with self._lock:
+            self.rules = []
+            self.api_key = self._initial_api_key
+            self._requests.clear()
+
+    def start(self) -> ScriptedServer:
+        httpd = _HTTPServer(self._address, _Handler)
+        httpd.scripted = self
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="scripted-server")
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        with self._lock:
+            for conn in self._connections:  # idle keep-alive connections
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- called from handler threads ------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _find_rule(self, api: str, effort: str, prompt: str) -> Rule:
+        with self._lock:
+            rules = list(self.rules)
+        for rule in rules:
+            if rule.api is not None and rule.api != api:
+                continue
+            if rule.effort is not None and rule.effort != effort:
+                continue
+            if re.search(rule.match, prompt):
+                return rule
+        return Rule(match="", answer=FALLBACK_ANSWER)
+
+    def _reply(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error_reply(401, "nested", "Unauthorized: invalid or missing API key")
+        if path not in ("/v1/chat/completions", "/v1/responses"):
+            return _Reply(404, _json({"detail": "Not Found"}))
+        if not isinstance(body, dict):
+            return _error_reply(400, "nested", "request body must be a JSON object")
+        api = "chat" if path == "/v1/chat/completions" else "responses"
+        effort, prompt = _chat_view(body) if api == "chat" else _responses_view(body)
+        rule = self._find_rule(api, effort, prompt)
+        if rule.delay:
+            time.sleep(rule.delay)
+        if rule.raw is not None:
+            return _Reply(rule.status, rule.raw.encode())
+        if rule.status != 200:
+            return _error_reply(rule.status, rule.error_shape, rule.error_message)
+        model = body.get("model") or self.model
+        if api == "chat":
+            return _Reply(200, _json(_chat_body(rule, body, model, prompt)))
+        return _Reply(200, _json(_responses_body(rule, body, model, prompt)))
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog: bursts of concurrent clients connect at once
+    scripted: ScriptedServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out and hang up are expected; stay quiet
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.scripted._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.scripted._track(self.connection, add=False)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server.scripted._record(RecordedRequest(self.path, headers, None))
+        if self.path == "/health":
+            self._send(_Reply(200, b""))
+        else:
+            self._send(_Reply(404, _json({"detail": "Not Found"})))
+
+    def do_POST(self) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        scripted = self.server.scripted
+        scripted._record(RecordedRequest(self.path, headers, body))
+        self._send(scripted._reply(self.path, headers, body))
+
+    def _send(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+# -- request views and reply bodies ----------------------------------------------------
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _chat_view(body: dict[str, Any]) -> tuple[str, str]:
+    effort = body.get("reasoning_effort") or "default"
+    messages = body.get("messages") or []
+    prompt = "\n".join(_content_text(m.get("content")) for m in messages if isinstance(m, dict))
+    return str(effort), prompt
+
+
+def _responses_view(body: dict[str, Any]) -> tuple[str, str]:
+    reasoning = body.get("reasoning")
+    effort = (reasoning.get("effort") if isinstance(reasoning, dict) else None) or "default"
+    parts = [body["instructions"]] if isinstance(body.get("instructions"), str) else []
+    given = body.get("input")
+    if isinstance(given, str):
+        parts.append(given)
+    elif isinstance(given, list):
+        parts += [_content_text(i.get("content")) for i in given if isinstance(i, dict)]
+    return str(effort), "\n".join(parts)
+
+
+def _token_counts(rule: Rule, prompt: str, budget: Any) -> tuple[int, int]:
+    """Rough word counts; a truncated reply used the whole budget."""
+    used = len(f"{rule.reasoning} {rule.answer}".split())
+    if rule.finish == "length" and isinstance(budget, int):
+        used = budget
+    given = rule.usage or {}
+    prompt_tokens = given.get("input_tokens", given.get("prompt_tokens", len(prompt.split())))
+    output_tokens = given.get("output_tokens", given.get("completion_tokens", used))
+    return prompt_tokens, output_tokens
+
+
+def _visible_answer(rule: Rule) -> str:
+    if rule.reasoning_field == "none":  # an old glm45 parser leaves the thinking in content
+        return f"{rule.reasoning}</think>{rule.answer}"
+    return rule.answer
+
+
+def _chat_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if rule.content_null else _visible_answer(rule),
+    }
+    reasoning = rule.reasoning or None
+    if rule.reasoning_field in ("reasoning", "both"):
+        message["reasoning"] = reasoning
+    if rule.reasoning_field in ("reasoning_content", "both"):
+        message["reasoning_content"] = reasoning
+    message["tool_calls"] = []
+    budget = body.get("max_completion_tokens", body.get("max_tokens"))
+    prompt_tokens, completion_tokens = _token_counts(rule, prompt, budget)
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": None,
+    }
+    if rule.reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {"reasoning_tokens": rule.reasoning_tokens}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": rule.finish,
+                "stop_reason": None,
+                "token_ids": None,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _responses_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -> dict[str, Any]:
+    output: list[dict[str, Any]] = []
+    if rule.reasoning and rule.reasoning_field != "none":
+        output.append(
+            {
+                "type": "reasoning",
+                "id": f"rs_{uuid.uuid4().hex}",
+                "summary": [],
+                "content": [{"type": "reasoning_text", "text": rule.reasoning}],
+                "status": None,
+            }
+        )
+    text = _visible_answer(rule)
+    if text and not rule.content_null:  # vLLM omits the message item without content
+        output.append(
+            {
+                "type": "message",
+                "id": f"msg_{uuid.uuid4().hex}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": [], "logprobs": None}
+                ],
+            }
+        )
+    truncated = rule.finish == "length" and not rule.old_incomplete
+    input_tokens, output_tokens = _token_counts(rule, prompt, body.get("max_output_tokens"))
+    return {
+        "id": f"resp_{uuid.uuid4().hex}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "model": model,
+        "status": "incomplete" if truncated else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
+        "instructions": body.get("instructions"),
+        "output": output,
+        "usage": {
+            "input_tokens": input_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {
+                "reasoning_tokens": rule.reasoning_tokens or 0,
+                "tool_output_tokens": 0,
+            },
+            "total_tokens": input_tokens + output_tokens,
+        },
+        "temperature": body.get("temperature", 1.0),
+        "top_p": body.get("top_p", 1.0),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "reasoning": body.get("reasoning"),
+        "text": body.get("text"),
+        "tools": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "truncation": "disabled",
+        "background": False,
+        "service_tier": "auto",
+    }
+
+
+def _error_reply(status: int, shape: str, message: str) -> _Reply:
+    kind = ERROR_TYPES.get(status, "APIError")
+    if shape == "html":
+        phrase = f"{status} {HTTPStatus(status).phrase}"
+        page = (
+            f"<html>\n<head><title>{phrase}</title></head>\n<body>\n"
+            f"<center><h1>{phrase}</h1></center>\n<p>{message}</p>\n"
+            "<hr><center>nginx</center>\n</body>\n</html>\n"
+        )
+        return _Reply(status, page.encode(), content_type="text/html")
+    if shape == "flat":
+        err = {"object": "error", "message": message, "type": kind, "param": None, "code": status}
+        return _Reply(status, _json(err))
+    nested = {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    return _Reply(status, _json(nested))
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data).encode()
