@@ -116,7 +116,9 @@ def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
     except SchemaError as exc:
         where = pointer_of(list(exc.absolute_path))
         source = f"{schema}" if isinstance(schema, str) else "inline schema"
-        raise CheckSpecError("schema", f"invalid JSON Schema in {source} at {where}: {exc.message}") from None
+        raise CheckSpecError(
+            "schema", f"invalid JSON Schema in {source} at {where}: {exc.message}"
+        ) from None
     return loaded
 
 

@@ -1,7 +1,7 @@
 """The ``glm-harness`` command: thin wrappers around the pytest plugin and the library.
 
-    glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
-    glm-harness validate [SUITE...]      load suites and print every problem; no requests
+glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
+glm-harness validate [SUITE...]      load suites and print every problem; no requests
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glm-harness`` console script."""
-    parser = argparse.ArgumentParser(prog="glm-harness", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="glm-harness",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run suites: pytest --glm-suite [PYTEST ARGS]")
     run.add_argument("pytest_args", nargs=argparse.REMAINDER)

@@ -13,9 +13,9 @@ from harness.client import build_request
 from harness.errors import AuthError, SuiteError
 from harness.grading import Verdict, grade, verdict
 from harness.models import Api, Case, Completion, Suite
+from harness.plugin import STATE
 from harness.report import failure_text, record
 from harness.state import RunState
-from harness.plugin import STATE
 from harness.suite import load_suite
 
 
@@ -24,8 +24,11 @@ class SuiteFile(pytest.File):
 
     def collect(self) -> Iterator[CaseItem]:
         state = self.config.stash[STATE]
-        display = self.path.relative_to(self.config.rootpath).as_posix() if self.path.is_relative_to(
-            self.config.rootpath) else str(self.path)
+        display = (
+            self.path.relative_to(self.config.rootpath).as_posix()
+            if self.path.is_relative_to(self.config.rootpath)
+            else str(self.path)
+        )
         try:
             suite = load_suite(self.path, evals_dir=state.evals_dir, display=display)
         except SuiteError as exc:
@@ -35,8 +38,12 @@ class SuiteFile(pytest.File):
             for api in settings.apis or case.apis:
                 for effort in settings.efforts or case.efforts:
                     yield CaseItem.from_parent(
-                        self, name=f"{case.id}[{api}-{effort}]", suite=suite, case=case,
-                        api=api, effort=effort,
+                        self,
+                        name=f"{case.id}[{api}-{effort}]",
+                        suite=suite,
+                        case=case,
+                        api=api,
+                        effort=effort,
                     )
 
 
@@ -69,11 +76,17 @@ class CaseItem(pytest.Item):
             return
         engine = state.engine()
         request = build_request(
-            self.api, messages=self.case.messages, effort=self.effort, params=self.case.params,
-            model=state.settings.model, structured_output=self.case.structured_output,
+            self.api,
+            messages=self.case.messages,
+            effort=self.effort,
+            params=self.case.params,
+            model=state.settings.model,
+            structured_output=self.case.structured_output,
         )
         budget = self.case.params.get("max_output_tokens")
-        self.futures = [engine.submit(request, max_output_tokens=budget) for _ in range(self.samples)]
+        self.futures = [
+            engine.submit(request, max_output_tokens=budget) for _ in range(self.samples)
+        ]
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
@@ -83,11 +96,15 @@ class CaseItem(pytest.Item):
             try:
                 completion = future.result()
             except AuthError as exc:
-                self.session.shouldstop = f"glm-harness: the endpoint refused the credentials: {exc}"
+                self.session.shouldstop = (
+                    f"glm-harness: the endpoint refused the credentials: {exc}"
+                )
                 raise CaseFailed(f"the endpoint refused the credentials: {exc}") from None
             graded.append(grade(self.case, completion, index))
         result = verdict(self.case, graded)
-        self.user_properties.append(("glm", record(self.suite.name, self.case, self.api, self.effort, result)))
+        self.user_properties.append(
+            ("glm", record(self.suite.name, self.case, self.api, self.effort, result))
+        )
         if result.outcome != "pass":
             raise CaseFailed(self.describe(result))
 

@@ -11,32 +11,35 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from harness.models import Completion, Request
 
 DEFAULT_CONCURRENCY = 8
 
 
-class Sender:
+class Sender(Protocol):
     """What the engine needs of a client (``harness.client.Client`` is one)."""
 
     async def complete(
         self, request: Request, *, max_output_tokens: int | None = None
-    ) -> Completion:  # pragma: no cover - interface
-        raise NotImplementedError
+    ) -> Completion: ...
 
-    async def aclose(self) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    async def aclose(self) -> None: ...
 
 
 class Engine:
     """Owns the loop thread and the client; ``submit`` is safe to call from any thread."""
 
-    def __init__(self, make_client: Callable[[], Sender], concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(
+        self, make_client: Callable[[], Sender], concurrency: int = DEFAULT_CONCURRENCY
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="glm-engine", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="glm-engine", daemon=True
+        )
         self._thread.start()
         setup = asyncio.run_coroutine_threadsafe(self._setup(make_client, concurrency), self._loop)
         self._client, self._limit = setup.result()

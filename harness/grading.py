@@ -19,7 +19,9 @@ def grade(case: Case, completion: Completion, index: int = 0) -> SampleResult:
     extracted: str | None = None
     if case.extract is not None:
         match = case.extract.search(text)
-        extracted = None if match is None else (match.group(1) if match.groups() else match.group(0))
+        extracted = (
+            None if match is None else (match.group(1) if match.groups() else match.group(0))
+        )
         text = extracted or ""
     results = tuple(
         _weighted(bound.run(Subject(text=text, value=text, completion=completion)), bound.weight)
@@ -27,17 +29,16 @@ def grade(case: Case, completion: Completion, index: int = 0) -> SampleResult:
     )
     total = sum(r.weight for r in results)
     score = 1.0 if total == 0 else sum(r.weight for r in results if r.passed) / total
-    if case.threshold is None:
-        passed = all(r.passed for r in results)
-    else:
-        passed = score >= case.threshold
+    passed = all(r.passed for r in results) if case.threshold is None else score >= case.threshold
     return SampleResult(index, "pass" if passed else "fail", score, completion, results, extracted)
 
 
 def _weighted(result: CheckResult, weight: float) -> CheckResult:
     if result.weight == weight:
         return result
-    return CheckResult(result.name, result.passed, result.observed, result.detail, weight, result.children)
+    return CheckResult(
+        result.name, result.passed, result.observed, result.detail, weight, result.children
+    )
 
 
 @dataclass(frozen=True, slots=True)

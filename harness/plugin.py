@@ -15,36 +15,64 @@ import pytest
 if TYPE_CHECKING:
     from harness.state import RunState
 
-STATE = pytest.StashKey["RunState"]()
+STATE: pytest.StashKey[RunState] = pytest.StashKey()
 SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the --glm-* options and their ini twins."""
     group = parser.getgroup("glm-harness", "glm-harness: evaluate prompts against a model endpoint")
-    group.addoption("--glm-suite", action="store_true", default=False,
-                    help="collect and run the YAML suites (default: every suite under suites/)")
-    group.addoption("--glm-base-url", default=None,
-                    help="endpoint base URL (else GLM_BASE_URL, else ini glm_base_url)")
-    group.addoption("--glm-model", default=None,
-                    help="model name sent in requests (else GLM_MODEL, ini glm_model, zai-org/GLM-4.7-Flash)")
+    group.addoption(
+        "--glm-suite",
+        action="store_true",
+        default=False,
+        help="collect and run the YAML suites (default: every suite under suites/)",
+    )
+    group.addoption(
+        "--glm-base-url",
+        default=None,
+        help="endpoint base URL (else GLM_BASE_URL, else ini glm_base_url)",
+    )
+    group.addoption(
+        "--glm-model",
+        default=None,
+        help="model name sent in requests (else GLM_MODEL, ini glm_model, zai-org/GLM-4.7-Flash)",
+    )
     group.addoption("--glm-api", default=None, help="override the suites' APIs: chat,responses")
-    group.addoption("--glm-effort", default=None,
-                    help="override the suites' efforts: default,none,minimal,low,medium,high,xhigh")
+    group.addoption(
+        "--glm-effort",
+        default=None,
+        help="override the suites' efforts: default,none,minimal,low,medium,high,xhigh",
+    )
     group.addoption("--glm-samples", type=int, default=None, help="override the samples per case")
-    group.addoption("--glm-concurrency", type=int, default=None,
-                    help="requests in flight at once (default 8; ini glm_concurrency)")
-    group.addoption("--glm-timeout", type=float, default=None,
-                    help="seconds per request (default 180; ini glm_timeout)")
+    group.addoption(
+        "--glm-concurrency",
+        type=int,
+        default=None,
+        help="requests in flight at once (default 8; ini glm_concurrency)",
+    )
+    group.addoption(
+        "--glm-timeout",
+        type=float,
+        default=None,
+        help="seconds per request (default 180; ini glm_timeout)",
+    )
     parser.addini("glm_base_url", "endpoint base URL", default="")
     parser.addini("glm_model", "model name sent in requests", default="")
-    parser.addini("glm_headers", "extra request headers, one 'Name: value' a line", type="linelist", default=[])
+    parser.addini(
+        "glm_headers",
+        "extra request headers, one 'Name: value' a line",
+        type="linelist",
+        default=[],
+    )
     parser.addini("glm_concurrency", "requests in flight at once", default="8")
     parser.addini("glm_timeout", "seconds per request", default="180")
     parser.addini("glm_api", "APIs to run (comma list)", default="")
     parser.addini("glm_effort", "efforts to run (comma list)", default="")
     parser.addini("glm_suites_dir", "folder of suites, relative to rootdir", default="suites")
-    parser.addini("glm_evals_dir", "folder of templates and schemas, relative to rootdir", default="evals")
+    parser.addini(
+        "glm_evals_dir", "folder of templates and schemas, relative to rootdir", default="evals"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _settings(config: pytest.Config) -> Any:
     from harness import settings as s
+    from harness.errors import ConfigError
 
     def number(option: str, ini: str, kind: type[int] | type[float]) -> Any:
         value = config.getoption(option)
@@ -81,19 +110,28 @@ def _settings(config: pytest.Config) -> Any:
             try:
                 value = kind(str(config.getini(ini)))
             except ValueError:
-                raise s.ConfigError(f"ini {ini}: expected a number, got {config.getini(ini)!r}") from None
+                raise ConfigError(
+                    f"ini {ini}: expected a number, got {config.getini(ini)!r}"
+                ) from None
         if value <= 0:
-            raise s.ConfigError(f"--{option.replace('_', '-')}: must be greater than 0, got {value}")
+            raise ConfigError(f"--{option.replace('_', '-')}: must be greater than 0, got {value}")
         return value
 
     samples = config.getoption("glm_samples")
     if samples is not None and samples < 1:
-        raise s.ConfigError(f"--glm-samples: must be at least 1, got {samples}")
+        raise ConfigError(f"--glm-samples: must be at least 1, got {samples}")
     return s.Settings(
-        base_url=s.first(config.getoption("glm_base_url"), os.environ.get("GLM_BASE_URL"),
-                         str(config.getini("glm_base_url"))),
-        model=s.first(config.getoption("glm_model"), os.environ.get("GLM_MODEL"),
-                      str(config.getini("glm_model"))) or s.DEFAULT_MODEL,
+        base_url=s.first(
+            config.getoption("glm_base_url"),
+            os.environ.get("GLM_BASE_URL"),
+            str(config.getini("glm_base_url")),
+        ),
+        model=s.first(
+            config.getoption("glm_model"),
+            os.environ.get("GLM_MODEL"),
+            str(config.getini("glm_model")),
+        )
+        or s.DEFAULT_MODEL,
         api_key=s.api_key_from_env(),
         headers=s.parse_headers(list(config.getini("glm_headers"))),
         timeout=number("glm_timeout", "glm_timeout", float),

@@ -42,7 +42,9 @@ def check_lines(result: CheckResult, depth: int = 0) -> list[str]:
     mark = "ok  " if result.passed else "FAIL"
     detail = f": {result.detail}" if result.detail else ""
     weight = f" (weight {result.weight:g})" if result.weight != 1.0 and depth == 0 else ""
-    lines = [f"{'  ' * depth}{mark} {result.name}{weight}{detail}  [observed: {_value(result.observed)}]"]
+    lines = [
+        f"{'  ' * depth}{mark} {result.name}{weight}{detail}  [observed: {_value(result.observed)}]"
+    ]
     for child in result.children:
         lines += check_lines(child, depth + 1)
     return lines
@@ -62,22 +64,29 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     if sample is None:
         return "\n".join(lines)
     done = sample.completion
-    lines.append(f"sample {sample.index}: {sample.outcome}  (HTTP {done.status}, finish {done.finish}, "
-                 f"{done.latency_ms:.0f} ms)")
+    lines.append(
+        f"sample {sample.index}: {sample.outcome}  (HTTP {done.status}, finish {done.finish}, "
+        f"{done.latency_ms:.0f} ms)"
+    )
     if sample.outcome == "error":
         lines.append(f"error: {done.error}")
         return "\n".join(lines)
     usage = done.usage
     lines.append(f"answer ({len(done.answer)} chars):")
     lines += ["  " + line for line in shorten(done.answer, ANSWER_CHARS).splitlines() or ['""']]
-    if sample.extracted is not None or case.extract is not None:
-        lines.append(f"extracted: {sample.extracted!r}" if sample.extracted is not None
-                     else f"extracted: nothing (pattern {case.extract.pattern if case.extract else ''!r} did not match)")
-    lines.append(f"reasoning: {len(done.reasoning)} chars; tokens: input {usage.input_tokens}, "
-                 f"output {usage.output_tokens}, reasoning {usage.reasoning_tokens}")
+    if sample.extracted is not None:
+        lines.append(f"extracted: {sample.extracted!r}")
+    elif case.extract is not None:
+        lines.append(f"extracted: nothing (pattern {case.extract.pattern!r} did not match)")
+    lines.append(
+        f"reasoning: {len(done.reasoning)} chars; tokens: input {usage.input_tokens}, "
+        f"output {usage.output_tokens}, reasoning {usage.reasoning_tokens}"
+    )
     if sample.outcome == "truncated":
-        lines.append("the token budget ran out before the answer was complete "
-                     "(raise params.max_output_tokens or lower the effort)")
+        lines.append(
+            "the token budget ran out before the answer was complete "
+            "(raise params.max_output_tokens or lower the effort)"
+        )
         return "\n".join(lines)
     if case.threshold is not None:
         lines.append(f"score {sample.score:.2f} < threshold {case.threshold:.2f}")
@@ -102,12 +111,26 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         "outcomes": [s.outcome for s in verdict.samples],
         "latency_ms": [c.latency_ms for c in done if c.error is None],
         "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
-        "reasoning_tokens": [c.usage.reasoning_tokens for c in done if c.usage.reasoning_tokens is not None],
+        "reasoning_tokens": [
+            c.usage.reasoning_tokens for c in done if c.usage.reasoning_tokens is not None
+        ],
     }
 
 
-HEADERS = ["suite", "api", "effort", "cases", "pass rate [95% CI]", "score", "p50 ms", "p95 ms",
-           "out tok", "reason tok", "trunc", "errors"]
+HEADERS = [
+    "suite",
+    "api",
+    "effort",
+    "cases",
+    "pass rate [95% CI]",
+    "score",
+    "p50 ms",
+    "p95 ms",
+    "out tok",
+    "reason tok",
+    "trunc",
+    "errors",
+]
 
 
 def _mean(values: Iterable[float]) -> float | None:
@@ -130,15 +153,22 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
         passes = outcomes.count("pass")
         low, high = wilson(passes, len(outcomes))
         latency = [x for r in recs for x in r["latency_ms"]]
-        rows.append([
-            suite, api, effort, str(len(recs)),
-            f"{passes / len(outcomes):.2f} [{low:.2f}, {high:.2f}]" if outcomes else "-",
-            _fmt(_mean(r["score"] for r in recs), ".2f"),
-            _fmt(percentile(latency, 50)), _fmt(percentile(latency, 95)),
-            _fmt(_mean(x for r in recs for x in r["output_tokens"])),
-            _fmt(_mean(x for r in recs for x in r["reasoning_tokens"])),
-            str(outcomes.count("truncated")), str(outcomes.count("error")),
-        ])
+        rows.append(
+            [
+                suite,
+                api,
+                effort,
+                str(len(recs)),
+                f"{passes / len(outcomes):.2f} [{low:.2f}, {high:.2f}]" if outcomes else "-",
+                _fmt(_mean(r["score"] for r in recs), ".2f"),
+                _fmt(percentile(latency, 50)),
+                _fmt(percentile(latency, 95)),
+                _fmt(_mean(x for r in recs for x in r["output_tokens"])),
+                _fmt(_mean(x for r in recs for x in r["reasoning_tokens"])),
+                str(outcomes.count("truncated")),
+                str(outcomes.count("error")),
+            ]
+        )
     return rows
 
 
@@ -146,7 +176,9 @@ def summary_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """The end-of-run table, and one line of outcome counts."""
     if not records:
         return []
-    table = tabulate(summary_rows(records), headers=HEADERS, tablefmt="simple", disable_numparse=True)
+    table = tabulate(
+        summary_rows(records), headers=HEADERS, tablefmt="simple", disable_numparse=True
+    )
     items: dict[str, int] = defaultdict(int)
     for rec in records:
         items[rec["outcome"]] += 1

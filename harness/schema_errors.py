@@ -1,4 +1,4 @@
-"""Turn JSON Schema validation errors on a suite into one-line problems: where, what, what is allowed."""
+"""JSON Schema errors on a suite -> one-line problems: where, what, what is allowed."""
 
 from __future__ import annotations
 
@@ -53,12 +53,13 @@ def problems_from(
     out: list[Problem] = []
     for error in errors:
         path: Path = tuple(error.absolute_path)
+        schema: Any = error.schema
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = sorted(error.schema.get("properties", {}))
+            allowed = sorted(schema.get("properties", {}))
             for key in error.instance:
                 if key in allowed:
                     continue
-                what = "check" if _is_check(error.schema) else "key"
+                what = "check" if _is_check(schema) else "key"
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
                 tip = f"; did you mean {hint[0]!r}?" if hint else ""
                 line = located.line_of((*path, key), key=True)
@@ -70,7 +71,8 @@ def problems_from(
 
 
 def _message(error: jsonschema.ValidationError) -> str:
-    validator, instance, value = error.validator, error.instance, error.validator_value
+    validator, instance = error.validator, error.instance
+    value: Any = error.validator_value
     if validator == "required" and isinstance(instance, dict):
         missing = [k for k in value if k not in instance]
         return f"missing required key {missing[0]!r}" if missing else error.message
@@ -82,7 +84,10 @@ def _message(error: jsonschema.ValidationError) -> str:
         if "pointer" in instance:
             return "json takes a pointer and at most one nested check"
         keys = ", ".join(map(str, instance))
-        return f"a check is a mapping of exactly one check name (plus optional weight); got: {{{keys}}}"
+        return (
+            "a check is a mapping of exactly one check name (plus optional weight); "
+            f"got: {{{keys}}}"
+        )
     if validator == "oneOf" and isinstance(instance, dict) and "role" in instance:
         return "a message needs exactly one of content or template"
     if validator == "enum":

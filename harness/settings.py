@@ -49,7 +49,9 @@ def parse_list(text: str | None, allowed: tuple[str, ...], option: str) -> tuple
     items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     bad = [item for item in items if item not in allowed]
     if bad or not items:
-        raise ConfigError(f"{option}: {', '.join(bad) or repr(text)} not allowed (allowed: {', '.join(allowed)})")
+        raise ConfigError(
+            f"{option}: {', '.join(bad) or repr(text)} not allowed (allowed: {', '.join(allowed)})"
+        )
     return items
 
 

@@ -29,8 +29,13 @@ class RunState:
             base_url = settings.base_url
 
             def make_client() -> Client:
-                return Client(base_url, api_key=settings.api_key, headers=settings.headers,
-                              timeout=settings.timeout, max_connections=max(settings.concurrency, 1))
+                return Client(
+                    base_url,
+                    api_key=settings.api_key,
+                    headers=settings.headers,
+                    timeout=settings.timeout,
+                    max_connections=max(settings.concurrency, 1),
+                )
 
             self._engine = Engine(make_client, settings.concurrency)
         return self._engine
@@ -39,4 +44,3 @@ class RunState:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-

@@ -46,7 +46,7 @@ def suite_schema() -> dict[str, Any]:
 @cache
 def _validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(suite_schema())
-    return cls(suite_schema())  # type: ignore[no-any-return]
+    return cls(suite_schema())
 
 
 def load_suite(path: FsPath, *, evals_dir: FsPath, display: str | None = None) -> Suite:
@@ -100,7 +100,9 @@ class _Builder:
             case_id = raw["id"]
             if case_id in seen:
                 first = seen[case_id]
-                self.problem(("cases", i, "id"), f"duplicate case id {case_id!r} (first at line {first})")
+                self.problem(
+                    ("cases", i, "id"), f"duplicate case id {case_id!r} (first at line {first})"
+                )
             else:
                 seen[case_id] = self.located.line_of(("cases", i))
             case = self.case(raw, i, suite_checks, suite_files)
@@ -150,7 +152,9 @@ class _Builder:
         owner, source = (raw, at) if any(k in raw for k in PROMPT_KEYS) else (self.data, ())
         given = [k for k in PROMPT_KEYS if k in owner]
         if not given:
-            self.problem(at, "no prompt: set one of template, prompt or messages (here or on the suite)")
+            self.problem(
+                at, "no prompt: set one of template, prompt or messages (here or on the suite)"
+            )
             return None
         if len(given) > 1:
             self.problem((*source, given[1]), f"set only one of {', '.join(given)}", key=True)
@@ -164,23 +168,38 @@ class _Builder:
         out: list[Message] = []
         try:
             if "system" in sys_owner and "system_template" in sys_owner:
-                self.problem((*sys_at, "system_template"), "set only one of system, system_template")
+                self.problem(
+                    (*sys_at, "system_template"), "set only one of system, system_template"
+                )
                 return None
             for key, render in (("system", self.inline), ("system_template", self.file)):
                 if key in sys_owner:
-                    out.append(Message("system", self.render(render, sys_owner[key], variables, (*sys_at, key), files)))
+                    out.append(
+                        Message(
+                            "system",
+                            self.render(render, sys_owner[key], variables, (*sys_at, key), files),
+                        )
+                    )
             key = given[0]
             if key == "messages":
                 for j, item in enumerate(owner["messages"]):
                     where = (*source, "messages", j)
                     if "template" in item:
-                        text = self.render(self.file, item["template"], variables, (*where, "template"), files)
+                        text = self.render(
+                            self.file, item["template"], variables, (*where, "template"), files
+                        )
                     else:
-                        text = self.render(self.inline, item["content"], variables, (*where, "content"), files)
+                        text = self.render(
+                            self.inline, item["content"], variables, (*where, "content"), files
+                        )
                     out.append(Message(item["role"], text))
             else:
                 render = self.file if key == "template" else self.inline
-                out.append(Message("user", self.render(render, owner[key], variables, (*source, key), files)))
+                out.append(
+                    Message(
+                        "user", self.render(render, owner[key], variables, (*source, key), files)
+                    )
+                )
         except _Reported:
             return None
         return out
@@ -192,7 +211,9 @@ class _Builder:
         text, used = self.templates.render_file(name, variables)
         return text, used | {name}
 
-    def render(self, how: Any, value: str, variables: Mapping[str, Any], path: Path, files: set[str]) -> str:
+    def render(
+        self, how: Any, value: str, variables: Mapping[str, Any], path: Path, files: set[str]
+    ) -> str:
         try:
             text, used = how(value, variables)
         except TemplateError as exc:
@@ -211,7 +232,9 @@ class _Builder:
             self.problem(where, f"invalid regular expression: {exc}")
             return None
 
-    def structured_output(self, raw: dict[str, Any], at: Path, files: set[str]) -> StructuredOutput | None:
+    def structured_output(
+        self, raw: dict[str, Any], at: Path, files: set[str]
+    ) -> StructuredOutput | None:
         key = "structured_output"
         owner, where = (raw, (*at, key)) if key in raw else (self.data, (key,))
         if key not in owner or not self.clean(where):
@@ -219,7 +242,7 @@ class _Builder:
         name = owner[key]
         try:
             schema = self.templates.load_json(name)
-            jsonschema.validators.validator_for(schema).check_schema(schema)
+            jsonschema.validators.validator_for(schema).check_schema(dict(schema))
         except TemplateError as exc:
             self.problem(where, exc.message)
             return None
@@ -227,7 +250,9 @@ class _Builder:
             self.problem(where, f"invalid JSON Schema in {name!r}: {exc.message}")
             return None
         files.add(name)
-        return StructuredOutput(name=re.sub(r"[^A-Za-z0-9_-]", "_", FsPath(name).stem), schema=schema)
+        return StructuredOutput(
+            name=re.sub(r"[^A-Za-z0-9_-]", "_", FsPath(name).stem), schema=schema
+        )
 
     def checks(self, raw: Any, at: Path, files: set[str]) -> list[BoundCheck]:
         out: list[BoundCheck] = []

@@ -64,7 +64,7 @@ class _Walker:
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     key = str(key)
                 line = key_node.start_mark.line + 1
@@ -78,7 +78,7 @@ class _Walker:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return self.loader.construct_object(node, deep=True)
 
 
 class _TooBig(Exception):
@@ -110,7 +110,9 @@ def load_yaml(text: str, filename: str) -> Located:
         located.problems.append(Problem(filename, 1, "", f"invalid YAML: {exc}"))
     except _TooBig as exc:
         located.problems.append(
-            Problem(filename, exc.line, "", f"more than {MAX_NODES} YAML nodes (alias bomb?); refused")
+            Problem(
+                filename, exc.line, "", f"more than {MAX_NODES} YAML nodes (alias bomb?); refused"
+            )
         )
     finally:
         loader.dispose()

@@ -13,7 +13,9 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
         monkeypatch.delenv(name, raising=False)
     (pytester.path / "suites").mkdir()
     (pytester.path / "evals" / "math").mkdir(parents=True)
-    (pytester.path / "evals" / "math" / "q.j2").write_text("Question: {{ q }}\nEnd with 'Answer: N'.")
+    (pytester.path / "evals" / "math" / "q.j2").write_text(
+        "Question: {{ q }}\nEnd with 'Answer: N'."
+    )
     return pytester
 
 

@@ -51,7 +51,9 @@ def test_every_mistake_of_a_file_is_reported_with_its_line(project: pytest.Pytes
     write(project, "suites/broken.yaml", TEN_MISTAKES)
     write(project, "evals/math/missing_var.j2", "Hello {{ whoops }}")
     write(project, "evals/schemas/bad.json", '{"type": 12}')
-    result = project.runpytest("--glm-suite", "--glm-base-url=http://127.0.0.1:9", "-p", "no:cacheprovider")
+    result = project.runpytest(
+        "--glm-suite", "--glm-base-url=http://127.0.0.1:9", "-p", "no:cacheprovider"
+    )
     assert result.ret == pytest.ExitCode.INTERRUPTED  # collection errors stop the run
     result.stdout.re_match_lines_random(EXPECTED)
     out = result.stdout.str()
@@ -73,41 +75,83 @@ def test_validate_command_reports_the_same(project: pytest.Pytester) -> None:
     ("suite", "expected"),
     [
         pytest.param("cases: []\n", r"s.yaml:1: cases: must not be empty", id="empty-cases"),
-        pytest.param("prompt: hi\ncases:\n  - vars: {}\n", r"s.yaml:3: cases\[0\]: missing required key 'id'",
-                     id="missing-id"),
-        pytest.param("cases:\n  - id: x\n", r"s.yaml:2: cases\[0\]: no prompt: set one of template, prompt.*",
-                     id="no-prompt"),
-        pytest.param("prompt: a\ntemplate: b\ncases: [{id: x}]\n", r"s.yaml:\d: (template|prompt): set only one of.*",
-                     id="two-prompts"),
-        pytest.param("prompt: '{{ x'\ncases: [{id: x}]\n", r"s.yaml:1: prompt: inline template:1: syntax error.*",
-                     id="jinja-syntax"),
-        pytest.param("prompt: hi\ncases:\n  - id: x\n    template: ../secrets.j2\n",
-                     r"s.yaml:4: cases\[0\].template: .*'../secrets.j2'.*", id="template-escapes"),
-        pytest.param("prompt: hi\ncases:\n  - id: x\n    template: /etc/passwd\n",
-                     r"s.yaml:4: cases\[0\].template: .*must be a relative path.*", id="absolute-template"),
-        pytest.param("prompt: '{{ \"\".__class__.__mro__ }}'\ncases: [{id: x}]\n",
-                     r"s.yaml:1: prompt: .*unsafe.*", id="sandbox"),
-        pytest.param("prompt: hi\ncases:\n  - id: x\n    expect:\n      - {weight: 2}\n",
-                     r"s.yaml:5: cases\[0\].expect\[0\]: a check is a mapping of exactly one check name.*",
-                     id="weight-only"),
-        pytest.param("prompt: hi\ncases:\n  - id: x\n    expect:\n      - {contains: a, regex: b}\n",
-                     r"s.yaml:5: cases\[0\].expect\[0\]: a check is a mapping of exactly one.*", id="two-checks"),
-        pytest.param("prompt: hi\ncases:\n  - id: 'bad id!'\n", r"s.yaml:3: cases\[0\].id: 'bad id!' must match.*",
-                     id="bad-id"),
-        pytest.param("prompt: hi\ncases:\n  - id: x\n    id: y\n", r"s.yaml:4: cases\[0\].id: duplicate key 'id'",
-                     id="duplicate-key"),
-        pytest.param("prompt: [unclosed\ncases: []\n", r"s.yaml:\d: invalid YAML: .*", id="yaml-syntax"),
-        pytest.param("- just\n- a list\n", r"s.yaml:1: a suite is a mapping, got list", id="not-mapping"),
-        pytest.param("prompt: hi\nstructured_output: schemas/none.json\ncases: [{id: x}]\n",
-                     r"s.yaml:2: structured_output: schema 'schemas/none.json' not found under evals/",
-                     id="structured-output-missing"),
-        pytest.param("prompt: hi\nparams: {max_tokens: 5}\ncases: [{id: x}]\n",
-                     r"s.yaml:2: params.max_tokens: unknown key 'max_tokens'.*max_output_tokens.*",
-                     id="param-name"),
+        pytest.param(
+            "prompt: hi\ncases:\n  - vars: {}\n",
+            r"s.yaml:3: cases\[0\]: missing required key 'id'",
+            id="missing-id",
+        ),
+        pytest.param(
+            "cases:\n  - id: x\n",
+            r"s.yaml:2: cases\[0\]: no prompt: set one of template, prompt.*",
+            id="no-prompt",
+        ),
+        pytest.param(
+            "prompt: a\ntemplate: b\ncases: [{id: x}]\n",
+            r"s.yaml:\d: (template|prompt): set only one of.*",
+            id="two-prompts",
+        ),
+        pytest.param(
+            "prompt: '{{ x'\ncases: [{id: x}]\n",
+            r"s.yaml:1: prompt: inline template:1: syntax error.*",
+            id="jinja-syntax",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    template: ../secrets.j2\n",
+            r"s.yaml:4: cases\[0\].template: .*'../secrets.j2'.*",
+            id="template-escapes",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    template: /etc/passwd\n",
+            r"s.yaml:4: cases\[0\].template: .*must be a relative path.*",
+            id="absolute-template",
+        ),
+        pytest.param(
+            "prompt: '{{ \"\".__class__.__mro__ }}'\ncases: [{id: x}]\n",
+            r"s.yaml:1: prompt: .*unsafe.*",
+            id="sandbox",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    expect:\n      - {weight: 2}\n",
+            r"s.yaml:5: cases\[0\].expect\[0\]: a check is a mapping of exactly one check name.*",
+            id="weight-only",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    expect:\n      - {contains: a, regex: b}\n",
+            r"s.yaml:5: cases\[0\].expect\[0\]: a check is a mapping of exactly one.*",
+            id="two-checks",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: 'bad id!'\n",
+            r"s.yaml:3: cases\[0\].id: 'bad id!' must match.*",
+            id="bad-id",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    id: y\n",
+            r"s.yaml:4: cases\[0\].id: duplicate key 'id'",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            "prompt: [unclosed\ncases: []\n", r"s.yaml:\d: invalid YAML: .*", id="yaml-syntax"
+        ),
+        pytest.param(
+            "- just\n- a list\n", r"s.yaml:1: a suite is a mapping, got list", id="not-mapping"
+        ),
+        pytest.param(
+            "prompt: hi\nstructured_output: schemas/none.json\ncases: [{id: x}]\n",
+            r"s.yaml:2: structured_output: schema 'schemas/none.json' not found under evals/",
+            id="structured-output-missing",
+        ),
+        pytest.param(
+            "prompt: hi\nparams: {max_tokens: 5}\ncases: [{id: x}]\n",
+            r"s.yaml:2: params.max_tokens: unknown key 'max_tokens'.*max_output_tokens.*",
+            id="param-name",
+        ),
     ],
 )
 def test_single_mistakes(project: pytest.Pytester, suite: str, expected: str) -> None:
     write(project, "suites/s.yaml", suite)
-    result = project.runpytest("--glm-suite", "--glm-base-url=http://127.0.0.1:9", "-p", "no:cacheprovider")
+    result = project.runpytest(
+        "--glm-suite", "--glm-base-url=http://127.0.0.1:9", "-p", "no:cacheprovider"
+    )
     result.stdout.re_match_lines([r".*" + expected])
     assert "Traceback" not in result.stdout.str()

@@ -27,52 +27,79 @@ MATH = """
 
 
 def run(project: pytest.Pytester, server: ScriptedServer, *args: str) -> pytest.RunResult:
-    return project.runpytest("--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", *args)
+    return project.runpytest(
+        "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", *args
+    )
 
 
-def test_items_are_case_api_effort_and_pass(project: pytest.Pytester, server: ScriptedServer) -> None:
+def test_items_are_case_api_effort_and_pass(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
     write(project, "suites/math.yaml", MATH)
-    server.rules = [Rule(match="2\\+3", answer="Answer: 5", reasoning="2 plus 3"),
-                    Rule(match="4\\*5", answer="so... Answer: 20")]
+    server.rules = [
+        Rule(match="2\\+3", answer="Answer: 5", reasoning="2 plus 3"),
+        Rule(match="4\\*5", answer="so... Answer: 20"),
+    ]
     result = run(project, server, "-v")
     result.assert_outcomes(passed=8)
-    result.stdout.re_match_lines([r"suites/math.yaml::add\[chat-default\] PASSED.*",
-                                  r"suites/math.yaml::mul\[responses-high\] PASSED.*"])
+    result.stdout.re_match_lines(
+        [
+            r"suites/math.yaml::add\[chat-default\] PASSED.*",
+            r"suites/math.yaml::mul\[responses-high\] PASSED.*",
+        ]
+    )
     assert len(server.requests) == 8
     paths = sorted({r.path for r in server.requests})
     assert paths == ["/v1/chat/completions", "/v1/responses"]
-    result.stdout.re_match_lines([r".*glm-harness.*", r"\s*suite\s+api\s+effort\s+cases.*",
-                                  r"\s*math\s+chat\s+default\s+2\s+1\.00 \[0\.34, 1\.00\].*",
-                                  r"items: 8 pass, 0 fail, 0 truncated, 0 error"])
+    result.stdout.re_match_lines(
+        [
+            r".*glm-harness.*",
+            r"\s*suite\s+api\s+effort\s+cases.*",
+            r"\s*math\s+chat\s+default\s+2\s+1\.00 \[0\.34, 1\.00\].*",
+            r"items: 8 pass, 0 fail, 0 truncated, 0 error",
+        ]
+    )
 
 
 def test_failure_report_shows_case_prompt_answer_and_observed(
     project: pytest.Pytester, server: ScriptedServer
 ) -> None:
     write(project, "suites/math.yaml", MATH)
-    server.rules = [Rule(match="2\\+3", answer="Answer: 7", reasoning="x" * 42),
-                    Rule(match="4\\*5", answer="Answer: 20")]
+    server.rules = [
+        Rule(match="2\\+3", answer="Answer: 7", reasoning="x" * 42),
+        Rule(match="4\\*5", answer="Answer: 20"),
+    ]
     result = run(project, server, "--glm-api=chat", "--glm-effort=medium")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.re_match_lines([
-        r"_+ add\[chat-medium\] _+",
-        r"case add \(suites/math.yaml:\d+\)  api: chat  effort: medium",
-        r"outcome: FAIL .*",
-        r"  \[user\] Question: 2\+3",
-        r"  Answer: 7",
-        r"extracted: '7'",
-        r"reasoning: 42 chars; .*",
-        r"  FAIL number: expected 5.*7.*\[observed: 7.*\]",
-    ])
+    result.stdout.re_match_lines(
+        [
+            r"_+ add\[chat-medium\] _+",
+            r"case add \(suites/math.yaml:\d+\)  api: chat  effort: medium",
+            r"outcome: FAIL .*",
+            r"  \[user\] Question: 2\+3",
+            r"  Answer: 7",
+            r"extracted: '7'",
+            r"reasoning: 42 chars; .*",
+            r"  FAIL number: expected 5.*7.*\[observed: 7.*\]",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
-def test_effort_and_api_options_override_the_matrix(project: pytest.Pytester, server: ScriptedServer) -> None:
+def test_effort_and_api_options_override_the_matrix(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
     write(project, "suites/math.yaml", MATH)
-    result = run(project, server, "--collect-only", "-q", "--glm-api=responses", "--glm-effort=none,low")
-    result.stdout.re_match_lines([r"suites/math.yaml::add\[responses-none\]",
-                                  r"suites/math.yaml::add\[responses-low\]",
-                                  r"suites/math.yaml::mul\[responses-none\]"])
+    result = run(
+        project, server, "--collect-only", "-q", "--glm-api=responses", "--glm-effort=none,low"
+    )
+    result.stdout.re_match_lines(
+        [
+            r"suites/math.yaml::add\[responses-none\]",
+            r"suites/math.yaml::add\[responses-low\]",
+            r"suites/math.yaml::mul\[responses-none\]",
+        ]
+    )
     assert "chat" not in result.stdout.str()
     assert server.requests == []  # collecting sends nothing
 
@@ -80,8 +107,13 @@ def test_effort_and_api_options_override_the_matrix(project: pytest.Pytester, se
 def test_effort_bodies_sent_per_api(project: pytest.Pytester, server: ScriptedServer) -> None:
     write(project, "suites/math.yaml", MATH)
     run(project, server, "--glm-effort=none,high", "-k", "add")
-    bodies = {(r.path, r.body.get("reasoning_effort") or (r.body.get("reasoning") or {}).get("effort")): r.body
-              for r in server.requests}
+    bodies = {
+        (
+            r.path,
+            r.body.get("reasoning_effort") or (r.body.get("reasoning") or {}).get("effort"),
+        ): r.body
+        for r in server.requests
+    }
     assert len(server.requests) == 4
     chat_none = bodies[("/v1/chat/completions", "none")]
     assert chat_none["chat_template_kwargs"] == {"enable_thinking": False}
@@ -102,24 +134,34 @@ def test_deselected_items_send_no_request(project: pytest.Pytester, server: Scri
     assert all("4*5" in str(r.body) for r in server.requests)
 
 
-def test_truncated_and_error_are_outcomes_of_their_own(project: pytest.Pytester, server: ScriptedServer) -> None:
+def test_truncated_and_error_are_outcomes_of_their_own(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
     write(project, "suites/math.yaml", MATH)
-    server.rules = [Rule(match="2\\+3", reasoning="thinking " * 50, finish="length", content_null=True),
-                    Rule(match="4\\*5", status=500, error_message="engine died", error_shape="flat")]
+    server.rules = [
+        Rule(match="2\\+3", reasoning="thinking " * 50, finish="length", content_null=True),
+        Rule(match="4\\*5", status=500, error_message="engine died", error_shape="flat"),
+    ]
     result = run(project, server, "-v", "--glm-api=chat", "--glm-effort=default")
-    result.stdout.re_match_lines([r".*add\[chat-default\] TRUNCATED.*", r".*mul\[chat-default\] ERROR.*"])
+    result.stdout.re_match_lines(
+        [r".*add\[chat-default\] TRUNCATED.*", r".*mul\[chat-default\] ERROR.*"]
+    )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed") == 1
     assert outcomes.get("error", outcomes.get("errors")) == 1
     text = result.stdout.str()
     assert "the token budget ran out" in text
-    assert "HTTP 500" in text and "engine died" in text
+    assert "HTTP 500" in text
+    assert "engine died" in text
     assert result.ret == 1
     result.stdout.re_match_lines([r"items: 0 pass, 0 fail, 1 truncated, 1 error"])
 
 
 def test_samples_and_min_pass_rate(project: pytest.Pytester, server: ScriptedServer) -> None:
-    write(project, "suites/s.yaml", """
+    write(
+        project,
+        "suites/s.yaml",
+        """
         prompt: "Say {{ word }}"
         apis: [chat]
         samples: 3
@@ -127,7 +169,8 @@ def test_samples_and_min_pass_rate(project: pytest.Pytester, server: ScriptedSer
           - id: hello
             vars: {word: hello}
             expect: [{contains: hello}]
-    """)
+    """,
+    )
     server.rules = [Rule(match="hello", answer="hello there")]
     result = run(project, server)
     result.assert_outcomes(passed=1)
@@ -163,7 +206,9 @@ def test_env_base_url_and_token_reach_the_server_but_never_the_output(
     monkeypatch.setenv("GLM_API_KEY", token)
     write(project, "suites/math.yaml", MATH)
     server.rules = [Rule(match=".", answer="Answer: 1")]
-    result = project.runpytest("--glm-suite", "-vv", "--showlocals", "-p", "no:cacheprovider", "--glm-api=chat")
+    result = project.runpytest(
+        "--glm-suite", "-vv", "--showlocals", "-p", "no:cacheprovider", "--glm-api=chat"
+    )
     result.assert_outcomes(failed=4)
     assert server.requests[0].headers["authorization"] == f"Bearer {token}"
     assert token not in result.stdout.str() + result.stderr.str()
@@ -181,18 +226,26 @@ def test_rejected_credentials_stop_the_run(
         server.api_key = None
     assert result.ret == pytest.ExitCode.INTERRUPTED
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed") == 1 and "passed" not in outcomes
-    result.stdout.re_match_lines([r".*Interrupted: glm-harness: the endpoint refused the credentials.*401.*"])
+    assert outcomes.get("failed") == 1
+    assert "passed" not in outcomes
+    result.stdout.re_match_lines(
+        [r".*Interrupted: glm-harness: the endpoint refused the credentials.*401.*"]
+    )
     assert "test-token-wrong" not in result.stdout.str()
 
 
 def test_a_specific_suite_file_runs_alone(project: pytest.Pytester, server: ScriptedServer) -> None:
     write(project, "suites/math.yaml", MATH)
-    write(project, "suites/other.yaml", """
+    write(
+        project,
+        "suites/other.yaml",
+        """
         prompt: hi
         cases: [{id: x}]
-    """)
+    """,
+    )
     result = run(project, server, "suites/other.yaml", "--collect-only", "-q")
-    result.stdout.re_match_lines([r"suites/other.yaml::x\[chat-default\]",
-                                  r"suites/other.yaml::x\[responses-default\]"])
+    result.stdout.re_match_lines(
+        [r"suites/other.yaml::x\[chat-default\]", r"suites/other.yaml::x\[responses-default\]"]
+    )
     assert "math" not in result.stdout.str()

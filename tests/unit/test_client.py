@@ -1,7 +1,6 @@
 """harness.client / harness.requests: request bodies, reply parsing, the HTTP client."""
 
 # Table rows stay one case a line (`# fmt: skip`), so some lines run past 100 columns.
-# ruff: noqa: E501
 
 from __future__ import annotations
 
