@@ -1,0 +1,37 @@
+# The two commands a newcomer needs (see README.md):
+#   make run    install, then run the example suites (GLM endpoint if configured, else a local model)
+#   make test   install, then run the harness's own tests (what .ci/run does)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install install-local run test check
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+install-local: install
+	PYTHON=$(PY) scripts/install-local-model
+
+run: install
+	@if [ -n "$$GLM_BASE_URL" ]; then \
+		echo "running the suites against $$GLM_BASE_URL"; \
+		$(VENV)/bin/pytest --glm-suite $(ARGS); \
+	else \
+		$(MAKE) --no-print-directory install-local && \
+		echo "GLM_BASE_URL is not set: running the suites against the local model" && \
+		$(VENV)/bin/pytest --glm-suite --glm-local $(ARGS); \
+	fi
+
+test: install-local
+	$(VENV)/bin/pytest $(ARGS)
+
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
