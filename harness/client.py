@@ -8,7 +8,7 @@
 - Responses: answer = the ``output_text`` parts of ``message`` items (the item is absent
   when thinking used the whole budget), reasoning = ``reasoning_text`` parts of
   ``reasoning`` items (else their ``summary``); ``status: incomplete`` -> ``length``,
-  truncated. Old vLLM says ``completed`` when truncated, so an empty answer with
+  truncated. Old vLLM and llama.cpp say ``completed`` when truncated, so a reply with
   ``output_tokens >= max_output_tokens`` is truncated too.
 - Both: text before the last ``</think>`` in the answer is reasoning that an old glm45
   parser leaked; it moves to ``reasoning``. Errors (HTTP >= 400, error bodies on a 200,
@@ -132,8 +132,9 @@ def _parse_responses(
             _int(data.get("max_output_tokens")) if max_output_tokens is None else max_output_tokens
         )
         used = usage.output_tokens
-        if not answer.strip() and used is not None and budget and used >= budget:
-            finish = "length"  # old vLLM (#24184) says "completed" for truncated replies
+        if used is not None and budget and used >= budget:
+            # old vLLM (#24184) and llama.cpp say "completed" for replies cut at the budget
+            finish = "length"
     else:
         finish = state if isinstance(state, str) else "unknown"
     return _finish(answer, "\n".join(reasoning_parts), usage, finish, status, latency_ms)

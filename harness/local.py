@@ -27,13 +27,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import httpx
 
 from harness.errors import ConfigError
 
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "SmolLM2-135M-Instruct"  # the "model" the server reports instead of its path
 INSTALL_HINT = "run scripts/install-local-model (or make install-local)"
 BINARY_ENV = "GLM_LLAMA_SERVER"
 MODEL_ENV = "GLM_LOCAL_MODEL"
@@ -166,7 +166,6 @@ class LocalServer:
         self.log_path = log_path
         self.health_timeout = health_timeout
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -192,7 +191,8 @@ class LocalServer:
             "--ctx-size", str(self.ctx_size),
             "--parallel", str(self.parallel),
             "--threads", str(self.threads),
-            "--jinja",  # the model's chat template; needed by /v1/responses and reasoning
+            "--alias", MODEL_ALIAS,
+            "--jinja",  # the model's own chat template (the default in recent builds)
             "--no-webui",
             *self.extra_args,
         ]  # fmt: skip
@@ -222,18 +222,17 @@ class LocalServer:
             self.log_path = cache_dir() / "logs" / f"llama-server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
-        self._log = self.log_path.open("wb")
         try:
-            self._proc = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us, not it; stop() kills the group
-                preexec_fn=_die_with_parent(),
-            )
+            with self.log_path.open("wb") as log:
+                self._proc = subprocess.Popen(
+                    self.command(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # Ctrl-C reaches us, not it; stop() kills the group
+                    preexec_fn=_die_with_parent(),
+                )
         except OSError as exc:
-            self._close_log()
             raise ConfigError(f"local model server: cannot run {self.binary}: {exc}") from None
         atexit.register(self.stop)
         try:
@@ -282,18 +281,12 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self._signal(proc, signal.SIGKILL)
                 proc.wait()
-        self._close_log()
 
     @staticmethod
     def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         # The child leads its own session, so its group id is its pid.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
 
     def __enter__(self) -> LocalServer:
         return self.start()
@@ -305,10 +298,6 @@ class LocalServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def __repr__(self) -> str:
-        state = f"pid={self.pid}" if self._proc is not None else "stopped"
-        return f"LocalServer(port={self.port}, {state})"
 
 
 def serve_forever(

@@ -76,7 +76,7 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     lines += ["  " + line for line in shorten(done.answer, ANSWER_CHARS).splitlines() or ['""']]
     if sample.extracted is not None:
         lines.append(f"extracted: {sample.extracted!r}")
-    elif case.extract is not None:
+    elif case.extract is not None and sample.outcome != "truncated":  # never ran on those
         lines.append(f"extracted: nothing (pattern {case.extract.pattern!r} did not match)")
     lines.append(
         f"reasoning: {len(done.reasoning)} chars; tokens: input {usage.input_tokens}, "

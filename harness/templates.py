@@ -62,6 +62,9 @@ class Templates:
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
+            # No template cache: a cached include never reaches the loader, so it would be
+            # missing from the files of every case but the first that renders it.
+            cache_size=0,
         )
         self._json_cache: dict[str, Mapping[str, Any]] = {}
 

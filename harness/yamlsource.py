@@ -54,6 +54,25 @@ class _Walker:
         self.filename = filename
         self.located = located
         self.count = 0
+        self.own: set[tuple[int, int]] = set()
+
+    def note_own_keys(self, root: yaml.Node) -> None:
+        """Remember which keys each mapping writes itself, before ``flatten_mapping`` mixes
+        in the keys of ``<<`` merges (which a mapping's own keys override, by design)."""
+        seen: set[int] = set()
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if key_node.tag != "tag:yaml.org,2002:merge":
+                        self.own.add((id(node), id(key_node)))
+                    stack += [key_node, value_node]
+            elif isinstance(node, yaml.SequenceNode):
+                stack += node.value
 
     def walk(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
@@ -63,16 +82,26 @@ class _Walker:
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
+            written: set[Any] = set()
             for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    # Never built: a list key made of aliases is an alias bomb MAX_NODES misses.
+                    where = format_path(path)
+                    message = "a key must be a plain value, not a list or mapping"
+                    self.located.problems.append(Problem(self.filename, line, where, message))
+                    continue
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     key = str(key)
-                line = key_node.start_mark.line + 1
-                if key in out:
-                    where = format_path((*path, key))
-                    self.located.problems.append(
-                        Problem(self.filename, line, where, f"duplicate key {key!r}")
-                    )
+                # Keys a ``<<`` merge brought in may be overridden; only own keys clash.
+                if (id(node), id(key_node)) in self.own:
+                    if key in written:
+                        where = format_path((*path, key))
+                        self.located.problems.append(
+                            Problem(self.filename, line, where, f"duplicate key {key!r}")
+                        )
+                    written.add(key)
                 self.located.key_lines[(*path, key)] = line
                 out[key] = self.walk(value_node, (*path, key))
             return out
@@ -100,7 +129,9 @@ def load_yaml(text: str, filename: str) -> Located:
         if node is None:
             located.problems.append(Problem(filename, 1, "", "the file is empty"))
             return located
-        located.data = _Walker(loader, filename, located).walk(node, ())
+        walker = _Walker(loader, filename, located)
+        walker.note_own_keys(node)
+        located.data = walker.walk(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -339,7 +339,7 @@ RESP_CASES = [
     pytest.param(resp(RS, out=256), 256, ok("", "2+2=4", "length", Usage(12, 256, 0)), id="old vLLM completed but truncated"),
     pytest.param(resp(RS, out=2048), None, ok("", "2+2=4", "length", Usage(12, 2048, 0)), id="old vLLM, echoed cap"),
     pytest.param(resp(RS, out=100), 256, ok("", "2+2=4", "stop", Usage(12, 100, 0)), id="empty, under budget"),
-    pytest.param(resp(out=256), 256, ok("4", "2+2=4", "stop", Usage(12, 256, 0)), id="answer at budget"),
+    pytest.param(resp(out=256), 256, ok("4", "2+2=4", "length", Usage(12, 256, 0)), id="answer cut at budget (llama.cpp)"),
     pytest.param(resp(status="in_progress"), None, ok("4", "2+2=4", "in_progress", U0), id="other status kept"),
     # leak, usage, error: null
     pytest.param(resp(msg("<think>I add.</think>4")), None, ok("4", "I add.", usage=U0), id="leak"),

@@ -184,6 +184,7 @@ def test_command_line() -> None:
     assert cmd[cmd.index("--model") + 1] == "/m.gguf"
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--port") + 1] == "8123"
+    assert cmd[cmd.index("--alias") + 1] == "SmolLM2-135M-Instruct"
     assert "--jinja" in cmd
 
 
