@@ -2,20 +2,23 @@
 
 glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
 glm-harness validate [SUITE...]      load suites and print every problem; no requests
+glm-harness local [--port N]         serve the local llama.cpp model in the foreground
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.errors import SuiteError
+from harness.errors import ConfigError, SuiteError
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+EXIT_USAGE = 4
 
 
 def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
@@ -41,6 +44,33 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
     return status
 
 
+def _local(port: int | None) -> int:
+    from harness.local import MODEL_ALIAS, serve_forever
+
+    def stop_on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_term)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        server = serve_forever(port=port)
+    except ConfigError as exc:
+        sys.stderr.write(f"glm-harness local: {exc}\n")
+        return EXIT_USAGE
+    try:
+        sys.stdout.write(
+            f"serving {MODEL_ALIAS} at {server.url} (/v1/chat/completions and /v1/responses); "
+            f"Ctrl-C stops it\n  GLM_BASE_URL={server.url} pytest --glm-suite\n"
+        )
+        sys.stdout.flush()
+        status = server.wait()
+        sys.stderr.write(f"glm-harness local: the server exited with status {status}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        server.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glm-harness`` console script."""
     parser = argparse.ArgumentParser(
@@ -54,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate = commands.add_parser("validate", help="check suite files without sending requests")
     validate.add_argument("paths", nargs="*", help="suite files or folders (default: suites/)")
     validate.add_argument("--evals", default="evals", help="templates and schemas folder")
+    local = commands.add_parser("local", help="serve the local model until Ctrl-C")
+    local.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     args = parser.parse_args(argv)
+    if args.command == "local":
+        return _local(args.port)
     if args.command == "run":
         return subprocess.call([sys.executable, "-m", "pytest", "--glm-suite", *args.pytest_args])
     lines: list[str] = []

@@ -44,6 +44,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="override the suites' efforts: default,none,minimal,low,medium,high,xhigh",
     )
+    group.addoption(
+        "--glm-local",
+        action="store_true",
+        default=False,
+        help="start the local llama.cpp model server and run against it",
+    )
     group.addoption("--glm-samples", type=int, default=None, help="override the samples per case")
     group.addoption(
         "--glm-concurrency",
@@ -165,6 +171,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
         return
+    if session.config.getoption("glm_local"):
+        from harness.errors import ConfigError
+
+        try:
+            state.start_local()
+        except ConfigError as exc:
+            pytest.exit(f"glm-harness --glm-local: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     if state.settings.base_url is None:
         pytest.exit(NO_ENDPOINT, returncode=pytest.ExitCode.USAGE_ERROR)
     if hasattr(session.config, "workerinput"):
@@ -203,8 +216,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     lines = summary_lines(records)
     if lines:
         terminalreporter.section("glm-harness")
+        terminalreporter.write_line(state_line(config.stash[STATE]))
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def state_line(state: RunState) -> str:
+    where = state.settings.base_url or "no endpoint"
+    local = " (local llama-server)" if state.local is not None else ""
+    return f"endpoint: {where}{local}  model: {state.settings.model or '-'}"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.engine import Engine
 from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.local import LocalServer
 
 
 @dataclass(slots=True)
@@ -17,7 +21,15 @@ class RunState:
     evals_dir: Path
     suites_dir: Path
     explicit: frozenset[Path] = frozenset()
+    local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+
+    def start_local(self) -> None:
+        """Start the local llama.cpp server and point the run at it (raises ConfigError)."""
+        from harness.local import MODEL_ALIAS, LocalServer
+
+        self.local = LocalServer().start()
+        self.settings = replace(self.settings, base_url=self.local.url, model=MODEL_ALIAS)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -44,3 +56,6 @@ class RunState:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self.local is not None:
+            self.local.stop()
+            self.local = None
