@@ -60,7 +60,9 @@ class FakeSender:
         if self.in_flight >= self.peak:
             self.peak_reached.set()
         try:
-            await asyncio.wait_for(self.peak_reached.wait(), WAIT)
+            # not asyncio.wait_for: on 3.11 it can swallow the cancellation close() sends
+            if not self.peak_reached.is_set():
+                await self.peak_reached.wait()
             if self.block:
                 await asyncio.Event().wait()
             await asyncio.sleep(self.delay)
