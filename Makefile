@@ -9,7 +9,6 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -25,7 +24,9 @@ run: install
 	else \
 		$(MAKE) --no-print-directory install-local && \
 		echo "GLM_BASE_URL is not set: running the suites against the local model" && \
-		$(VENV)/bin/pytest --glm-suite --glm-local $(ARGS); \
+		$(VENV)/bin/pytest --glm-suite --glm-local $(ARGS) || { status=$$?; \
+		echo "(the tiny local model fails many checks: that is expected; see the report above)"; \
+		exit $$status; }; \
 	fi
 
 test: install-local
