@@ -22,8 +22,8 @@ run: install
 		echo "running the suites against $$GLM_BASE_URL"; \
 		$(VENV)/bin/pytest --glm-suite $(ARGS); \
 	else \
-		$(MAKE) --no-print-directory install-local && \
-		echo "GLM_BASE_URL is not set: running the suites against the local model" && \
+		$(MAKE) --no-print-directory install-local || exit $$?; \
+		echo "GLM_BASE_URL is not set: running the suites against the local model"; \
 		$(VENV)/bin/pytest --glm-suite --glm-local $(ARGS) || { status=$$?; \
 		echo "(the tiny local model fails many checks: that is expected; see the report above)"; \
 		exit $$status; }; \
