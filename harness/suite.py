@@ -59,6 +59,8 @@ def load_suite(path: FsPath, *, evals_dir: FsPath, display: str | None = None) -
     located = load_yaml(text, filename)
     if located.problems and located.data is None:
         raise SuiteError(located.problems)
+    if located.data is None:
+        raise SuiteError([Problem(filename, 1, "", "the file is empty")])
     if not isinstance(located.data, dict):
         got = type(located.data).__name__
         raise SuiteError([Problem(filename, 1, "", f"a suite is a mapping, got {got}")])
@@ -120,7 +122,7 @@ class _Builder:
         self, raw: dict[str, Any], i: int, suite_checks: list[BoundCheck], suite_files: set[str]
     ) -> Case | None:
         at: Path = ("cases", i)
-        files = set(suite_files)
+        files = set() if raw.get("replace_expect") else set(suite_files)
         own = self.checks(raw.get("expect"), (*at, "expect"), files)
         checks = own if raw.get("replace_expect") else [*suite_checks, *own]
         messages = self.messages(raw, at, files)

@@ -1,4 +1,5 @@
-"""Jinja2 prompts, sandboxed: ``SandboxedEnvironment``, ``StrictUndefined``, no autoescape.
+"""Jinja2 prompts, sandboxed: ``ImmutableSandboxedEnvironment`` (a template cannot change
+the suite's vars either), ``StrictUndefined``, no autoescape.
 
 Templates, partials and schemas resolve under the project's ``evals/`` folder only: no
 absolute paths, no ``..``, no symlink that leads outside. Every file a render reads is
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.errors import TemplateError
 
@@ -57,7 +58,7 @@ class Templates:
     def __init__(self, evals_dir: Path) -> None:
         self.evals_dir = evals_dir
         self._loader = _EvalsLoader(evals_dir)
-        self._env = SandboxedEnvironment(
+        self._env = ImmutableSandboxedEnvironment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,

@@ -136,6 +136,12 @@ def test_validate_command_reports_the_same(project: pytest.Pytester) -> None:
         pytest.param(
             "- just\n- a list\n", r"s.yaml:1: a suite is a mapping, got list", id="not-mapping"
         ),
+        pytest.param("---\n", r"s.yaml:1: the file is empty", id="only-document-marker"),
+        pytest.param(
+            "vars: {d: {}}\nprompt: \"{{ d.update({'a': 1}) }}\"\ncases: [{id: x}]\n",
+            r"s.yaml:2: prompt: .*unsafe.*",
+            id="immutable-vars",
+        ),
         pytest.param(
             "prompt: hi\nstructured_output: schemas/none.json\ncases: [{id: x}]\n",
             r"s.yaml:2: structured_output: schema 'schemas/none.json' not found under evals/",

@@ -17,11 +17,23 @@ RIGHT_ANSWERS = [
     Rule(match="150 km", answer="150 / 2 = 75\nAnswer: 75 km/h"),
     Rule(match="15% of 80", answer="Answer: 12"),
     Rule(match="1,250 books", answer="1,250 + 375 = 1,625\nAnswer: 1,625"),
-    Rule(match="Ada, 36", answer='```json\n{"name": "Ada", "age": 36, "languages": ["Python", "Rust"]}\n```'),
-    Rule(match="Grace Hopper", answer='Here: {"name": "Grace Hopper", "age": 85, "languages": ["English", "COBOL"]}'),
+    Rule(
+        match="Ada, 36",
+        answer='```json\n{"name": "Ada", "age": 36, "languages": ["Python", "Rust"]}\n```',
+    ),
+    Rule(
+        match="Grace Hopper",
+        answer='Here: {"name": "Grace Hopper", "age": 85, "languages": ["English", "COBOL"]}',
+    ),
     Rule(match="Linus", answer='{"name": "Linus", "age": 54, "languages": ["C"]}'),
-    Rule(match="Photosynthesis", answer="Plants use sunlight, water and carbon dioxide to make sugar, releasing oxygen."),
-    Rule(match="tides", answer="Tides are caused mostly by the Moon's gravity, and a little by the Sun's."),
+    Rule(
+        match="Photosynthesis",
+        answer="Plants use sunlight, water and carbon dioxide to make sugar, releasing oxygen.",
+    ),
+    Rule(
+        match="tides",
+        answer="Tides are caused mostly by the Moon's gravity, and a little by the Sun's.",
+    ),
 ]
 
 
@@ -34,9 +46,13 @@ def examples(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     return pytester
 
 
-def test_every_example_suite_passes_on_both_apis(examples: pytest.Pytester, server: ScriptedServer) -> None:
+def test_every_example_suite_passes_on_both_apis(
+    examples: pytest.Pytester, server: ScriptedServer
+) -> None:
     server.rules = RIGHT_ANSWERS
-    result = examples.runpytest("--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "-v")
+    result = examples.runpytest(
+        "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "-v"
+    )
     cases = 5 + 3 + 2
     result.assert_outcomes(passed=cases * 2)
     result.stdout.re_match_lines(
@@ -52,11 +68,20 @@ def test_every_example_suite_passes_on_both_apis(examples: pytest.Pytester, serv
     assert formats == [True, True]
 
 
-def test_wrong_answers_fail_for_a_stated_reason(examples: pytest.Pytester, server: ScriptedServer) -> None:
-    server.rules = [Rule(match="Grace Hopper", answer='{"name": "Grace", "age": "85", "languages": []}')]
+def test_wrong_answers_fail_for_a_stated_reason(
+    examples: pytest.Pytester, server: ScriptedServer
+) -> None:
+    server.rules = [
+        Rule(match="Grace Hopper", answer='{"name": "Grace", "age": "85", "languages": []}')
+    ]
     result = examples.runpytest(
-        "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "suites/json_extraction.yaml",
-        "-k", "grace and chat",
+        "--glm-suite",
+        f"--glm-base-url={server.url}",
+        "-p",
+        "no:cacheprovider",
+        "suites/json_extraction.yaml",
+        "-k",
+        "grace and chat",
     )
     result.assert_outcomes(failed=1)
     result.stdout.re_match_lines(
