@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +12,9 @@ import pytest
 from harness.client import build_request
 from harness.errors import AuthError, SuiteError
 from harness.grading import Verdict, grade, verdict
-from harness.models import Api, Case, Completion, Suite
+from harness.models import Api, Case, Completion, SampleResult, Suite
 from harness.plugin import STATE
+from harness.records import sample_record
 from harness.report import failure_text, record
 from harness.state import RunState
 from harness.suite import load_suite
@@ -64,7 +65,7 @@ class CaseItem(pytest.Item):
         self.case = case
         self.api: Api = api
         self.effort = effort
-        self.futures: list[concurrent.futures.Future[Completion]] = []
+        self.futures: list[concurrent.futures.Future[SampleResult]] = []
 
     @property
     def samples(self) -> int:
@@ -84,23 +85,39 @@ class CaseItem(pytest.Item):
             structured_output=self.case.structured_output,
         )
         budget = self.case.params.get("max_output_tokens")
+        where = {
+            "suite": self.suite.name,
+            "case": self.case.id,
+            "api": self.api,
+            "effort": self.effort,
+        }
+
+        def graded(index: int) -> Callable[[Completion, int], SampleResult]:
+            def then(completion: Completion, attempts: int) -> SampleResult:
+                # runs on the engine's thread as soon as the answer is in
+                result = grade(self.case, completion, index)
+                state.record(sample_record(where, request, result, attempts))
+                return result
+
+            return then
+
         self.futures = [
-            engine.submit(request, max_output_tokens=budget) for _ in range(self.samples)
+            engine.submit(request, graded(index), sample=index, max_output_tokens=budget)
+            for index in range(self.samples)
         ]
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         self.schedule(state)
         graded = []
-        for index, future in enumerate(self.futures):
+        for future in self.futures:
             try:
-                completion = future.result()
+                graded.append(future.result())
             except AuthError as exc:
                 self.session.shouldstop = (
                     f"glm-harness: the endpoint refused the credentials: {exc}"
                 )
                 raise CaseFailed(f"the endpoint refused the credentials: {exc}") from None
-            graded.append(grade(self.case, completion, index))
         result = verdict(self.case, graded)
         self.user_properties.append(
             ("glm", record(self.suite.name, self.case, self.api, self.effort, result))

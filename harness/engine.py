@@ -1,8 +1,11 @@
-"""Runs requests on one asyncio loop in a background thread, bounded by a concurrency limit.
+"""Runs every request on one asyncio loop in a background thread: adaptive concurrency,
+bounded retries with backoff, and the answer cache.
 
 pytest runs items one after another; the engine lets the plugin schedule every selected
 item's requests up front, so an item's ``runtest`` only waits for its own results while
-later requests are still in flight.
+later requests are still in flight. ``submit`` takes a ``then`` callback that runs on the
+loop thread as soon as a sample's answer is in (the plugin grades and records it there,
+so an interrupted run keeps every answer that arrived).
 """
 
 from __future__ import annotations
@@ -11,53 +14,138 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
+from harness.cache import Cache, cache_key
+from harness.client import Attempt
+from harness.errors import AuthError
+from harness.limiter import AdaptiveLimit
 from harness.models import Completion, Request
+from harness.parse import error_completion
+from harness.retry import RetryPolicy
 
 DEFAULT_CONCURRENCY = 8
+R = TypeVar("R")
 
 
 class Sender(Protocol):
     """What the engine needs of a client (``harness.client.Client`` is one)."""
 
-    async def complete(
+    async def attempt(
         self, request: Request, *, max_output_tokens: int | None = None
-    ) -> Completion: ...
+    ) -> Attempt: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class EngineStats:
+    requests: int = 0  # samples asked for
+    sent: int = 0  # HTTP attempts made
+    retries: int = 0
+    cached: int = 0
+    failed: int = 0  # samples that ended in an error
 
 
 class Engine:
     """Owns the loop thread and the client; ``submit`` is safe to call from any thread."""
 
     def __init__(
-        self, make_client: Callable[[], Sender], concurrency: int = DEFAULT_CONCURRENCY
+        self,
+        make_client: Callable[[], Sender],
+        concurrency: int = DEFAULT_CONCURRENCY,
+        *,
+        policy: RetryPolicy | None = None,
+        cache: Cache | None = None,
+        endpoint: str = "",
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.policy = policy or RetryPolicy()
+        self.cache = cache
+        self.endpoint = endpoint
+        self.stats = EngineStats()
+        self._auth_error: AuthError | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="glm-engine", daemon=True
         )
         self._thread.start()
         setup = asyncio.run_coroutine_threadsafe(self._setup(make_client, concurrency), self._loop)
-        self._client, self._limit = setup.result()
+        self._client, self.limit = setup.result()
 
     async def _setup(
         self, make_client: Callable[[], Sender], concurrency: int
-    ) -> tuple[Sender, asyncio.Semaphore]:
-        return make_client(), asyncio.Semaphore(concurrency)
+    ) -> tuple[Sender, AdaptiveLimit]:
+        return make_client(), AdaptiveLimit(concurrency)
 
     def submit(
-        self, request: Request, *, max_output_tokens: int | None = None
-    ) -> concurrent.futures.Future[Completion]:
-        """Schedule a request; the future resolves to its Completion (or raises AuthError)."""
-        return asyncio.run_coroutine_threadsafe(self._run(request, max_output_tokens), self._loop)
+        self,
+        request: Request,
+        then: Callable[[Completion, int], R],
+        *,
+        sample: int = 0,
+        max_output_tokens: int | None = None,
+    ) -> concurrent.futures.Future[R]:
+        """Schedule one sample of ``request``. The future resolves to ``then(completion,
+        attempts)`` (attempts is 0 for a cached answer), or raises AuthError."""
+        coro = self._run(request, then, sample, max_output_tokens)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
-    async def _run(self, request: Request, max_output_tokens: int | None) -> Completion:
-        async with self._limit:
-            return await self._client.complete(request, max_output_tokens=max_output_tokens)
+    async def _run(
+        self,
+        request: Request,
+        then: Callable[[Completion, int], R],
+        sample: int,
+        max_output_tokens: int | None,
+    ) -> R:
+        self.stats.requests += 1
+        key = cache_key(self.endpoint, request, sample) if self.cache is not None else ""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.stats.cached += 1
+                return then(hit, 0)
+            if self.cache.mode == "only":
+                self.stats.failed += 1
+                return then(error_completion(0, 0.0, "not in the cache (--glm-cache=only)"), 0)
+        completion, attempts = await self._send(request, max_output_tokens)
+        if completion.error is not None:
+            self.stats.failed += 1
+        elif self.cache is not None:
+            self.cache.put(key, request, completion)
+        return then(completion, attempts)
+
+    async def _send(
+        self, request: Request, max_output_tokens: int | None
+    ) -> tuple[Completion, int]:
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._auth_error is not None:
+                raise self._auth_error
+            epoch = await self.limit.acquire()
+            throttled = False
+            try:
+                result = await self._client.attempt(request, max_output_tokens=max_output_tokens)
+                throttled = result.completion.status == 429
+            except AuthError as exc:
+                self._auth_error = exc
+                raise
+            finally:
+                self.stats.sent += 1
+                await self.limit.release(epoch, throttled=throttled)
+            done = result.completion
+            if done.error is None:
+                return done, attempt
+            if not result.retryable or attempt > self.policy.retries:
+                noun = "attempt" if attempt == 1 else "attempts"
+                return error_completion(
+                    done.status, done.latency_ms, f"{done.error} ({attempt} {noun})"
+                ), attempt
+            self.stats.retries += 1
+            await asyncio.sleep(self.policy.delay(attempt, result.retry_after))
 
     def close(self) -> None:
         """Cancel what is still pending, close the client, stop the loop thread."""

@@ -13,10 +13,44 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from harness.settings import Settings
     from harness.state import RunState
 
 STATE: pytest.StashKey[RunState] = pytest.StashKey()
 SUITE_SUFFIXES = (".yaml", ".yml")
+
+# option, ini twin (or None), help
+OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("--glm-base-url", "glm_base_url", {"help": "endpoint base URL (else GLM_BASE_URL, ini)"}),
+    (
+        "--glm-model",
+        "glm_model",
+        {"help": "model sent in requests (else GLM_MODEL, ini, GLM-4.7-Flash)"},
+    ),
+    ("--glm-api", "glm_api", {"help": "override the suites' APIs: chat,responses"}),
+    (
+        "--glm-effort",
+        "glm_effort",
+        {"help": "override the suites' efforts: default,none,...,xhigh"},
+    ),
+    ("--glm-samples", None, {"type": int, "help": "override the samples per case"}),
+    (
+        "--glm-concurrency",
+        "glm_concurrency",
+        {"type": int, "help": "requests in flight (default 8)"},
+    ),
+    ("--glm-timeout", "glm_timeout", {"type": float, "help": "seconds per request (default 180)"}),
+    ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
+    ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
+    ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
+]
+INI_DEFAULTS = {
+    "glm_concurrency": "8",
+    "glm_timeout": "180",
+    "glm_retries": "4",
+    "glm_cache": "use",
+    "glm_results": "results",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,56 +63,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="collect and run the YAML suites (default: every suite under suites/)",
     )
     group.addoption(
-        "--glm-base-url",
-        default=None,
-        help="endpoint base URL (else GLM_BASE_URL, else ini glm_base_url)",
-    )
-    group.addoption(
-        "--glm-model",
-        default=None,
-        help="model name sent in requests (else GLM_MODEL, ini glm_model, zai-org/GLM-4.7-Flash)",
-    )
-    group.addoption("--glm-api", default=None, help="override the suites' APIs: chat,responses")
-    group.addoption(
-        "--glm-effort",
-        default=None,
-        help="override the suites' efforts: default,none,minimal,low,medium,high,xhigh",
-    )
-    group.addoption(
         "--glm-local",
         action="store_true",
         default=False,
         help="start the local llama.cpp model server and run against it",
     )
-    group.addoption("--glm-samples", type=int, default=None, help="override the samples per case")
-    group.addoption(
-        "--glm-concurrency",
-        type=int,
-        default=None,
-        help="requests in flight at once (default 8; ini glm_concurrency)",
-    )
-    group.addoption(
-        "--glm-timeout",
-        type=float,
-        default=None,
-        help="seconds per request (default 180; ini glm_timeout)",
-    )
-    parser.addini("glm_base_url", "endpoint base URL", default="")
-    parser.addini("glm_model", "model name sent in requests", default="")
+    for flag, ini, extra in OPTIONS:
+        group.addoption(flag, default=None, **extra)
+        if ini is not None:
+            parser.addini(ini, extra["help"], default=INI_DEFAULTS.get(ini, ""))
     parser.addini(
         "glm_headers",
         "extra request headers, one 'Name: value' a line",
         type="linelist",
         default=[],
     )
-    parser.addini("glm_concurrency", "requests in flight at once", default="8")
-    parser.addini("glm_timeout", "seconds per request", default="180")
-    parser.addini("glm_api", "APIs to run (comma list)", default="")
-    parser.addini("glm_effort", "efforts to run (comma list)", default="")
     parser.addini("glm_suites_dir", "folder of suites, relative to rootdir", default="suites")
-    parser.addini(
-        "glm_evals_dir", "folder of templates and schemas, relative to rootdir", default="evals"
-    )
+    parser.addini("glm_evals_dir", "templates and schemas, relative to rootdir", default="evals")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,58 +95,71 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
     suites_dir = root / str(config.getini("glm_suites_dir"))
-    config.stash[STATE] = RunState(
+    state = RunState(
         settings=settings,
         evals_dir=root / str(config.getini("glm_evals_dir")),
         suites_dir=suites_dir,
+        results_dir=root / _value(config, "glm_results"),
         explicit=frozenset(
             (config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args
         ),
     )
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "glm_run_id" in workerinput:
+        state.run_id = workerinput["glm_run_id"]  # one run folder for all xdist workers
+    config.stash[STATE] = state
+    config.pluginmanager.register(ItemCollector(state), "glm-harness-items")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(suites_dir)]
 
 
-def _settings(config: pytest.Config) -> Any:
+def _value(config: pytest.Config, name: str) -> str:
+    """An option's value, else its ini twin's."""
+    value = config.getoption(name)
+    return str(config.getini(name) if value is None else value).strip()
+
+
+def _settings(config: pytest.Config) -> Settings:
     from harness import settings as s
+    from harness.cache import MODES
     from harness.errors import ConfigError
 
-    def number(option: str, ini: str, kind: type[int] | type[float]) -> Any:
-        value = config.getoption(option)
-        if value is None:
-            try:
-                value = kind(str(config.getini(ini)))
-            except ValueError:
-                raise ConfigError(
-                    f"ini {ini}: expected a number, got {config.getini(ini)!r}"
-                ) from None
-        if value <= 0:
-            raise ConfigError(f"--{option.replace('_', '-')}: must be greater than 0, got {value}")
+    def number(name: str, kind: type[int] | type[float], minimum: float) -> Any:
+        text = _value(config, name)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: expected a number, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: must be at least {minimum:g}, got {text}"
+            )
         return value
 
     samples = config.getoption("glm_samples")
     if samples is not None and samples < 1:
         raise ConfigError(f"--glm-samples: must be at least 1, got {samples}")
+    cache = _value(config, "glm_cache")
+    if cache not in MODES:
+        raise ConfigError(f"--glm-cache: {cache!r} not allowed (allowed: {', '.join(MODES)})")
+    env = os.environ.get
     return s.Settings(
-        base_url=s.first(
-            config.getoption("glm_base_url"),
-            os.environ.get("GLM_BASE_URL"),
-            str(config.getini("glm_base_url")),
-        ),
-        model=s.first(
-            config.getoption("glm_model"),
-            os.environ.get("GLM_MODEL"),
-            str(config.getini("glm_model")),
-        )
-        or s.DEFAULT_MODEL,
+        base_url=s.first(config.getoption("glm_base_url"), env("GLM_BASE_URL"),
+                         str(config.getini("glm_base_url"))),
+        model=s.first(config.getoption("glm_model"), env("GLM_MODEL"),
+                      str(config.getini("glm_model"))) or s.DEFAULT_MODEL,
         api_key=s.api_key_from_env(),
         headers=s.parse_headers(list(config.getini("glm_headers"))),
-        timeout=number("glm_timeout", "glm_timeout", float),
-        concurrency=number("glm_concurrency", "glm_concurrency", int),
-        apis=s.parse_apis(config.getoption("glm_api") or str(config.getini("glm_api"))),
-        efforts=s.parse_efforts(config.getoption("glm_effort") or str(config.getini("glm_effort"))),
+        timeout=number("glm_timeout", float, 0.001),
+        concurrency=number("glm_concurrency", int, 1),
+        retries=number("glm_retries", int, 0),
+        cache_mode=cache,
+        apis=s.parse_apis(_value(config, "glm_api")),
+        efforts=s.parse_efforts(_value(config, "glm_effort")),
         samples=samples,
-    )
+    )  # fmt: skip
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -166,14 +180,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state is None or session.config.option.collectonly:
         return
     from harness.collect import CaseItem
+    from harness.errors import ConfigError
     from harness.settings import NO_ENDPOINT
 
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
         return
     if session.config.getoption("glm_local"):
-        from harness.errors import ConfigError
-
         try:
             state.start_local()
         except ConfigError as exc:
@@ -181,7 +194,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state.settings.base_url is None:
         pytest.exit(NO_ENDPOINT, returncode=pytest.ExitCode.USAGE_ERROR)
     if hasattr(session.config, "workerinput"):
-        return  # under pytest-xdist each worker sends its own items' requests as it runs them
+        return  # under pytest-xdist a worker sends its items' requests as it runs them
     for item in items:
         item.schedule(state)
 
@@ -199,32 +212,66 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """The per suite x api x effort table."""
-    if STATE not in config.stash:
+class ItemCollector:
+    """Registered for a --glm-suite run: keeps each finished item's summary (on the xdist
+    controller, the workers' reports arrive here too)."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == "glm" and isinstance(value, dict):
+                self.state.items.append(value)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write ``summary.json`` beside the records (not on xdist workers: they report back)."""
+    state = session.config.stash.get(STATE, None)
+    if state is None:
         return
-    from harness.report import summary_lines
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        if state.engine_started:
+            from harness.state import engine_stats
 
-    records = [
-        value
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        if getattr(report, "when", None) == "call"
-        for name, value in getattr(report, "user_properties", ())
-        if name == "glm"
-    ]
-    lines = summary_lines(records)
-    if lines:
-        terminalreporter.section("glm-harness")
-        terminalreporter.write_line(state_line(config.stash[STATE]))
-        for line in lines:
-            terminalreporter.write_line(line)
+            workeroutput["glm_stats"] = engine_stats(state.engine())
+        return
+    if state.items or state.run_dir.exists():
+        from harness.summary import write_summary
+
+        write_summary(state, int(exitstatus))
 
 
-def state_line(state: RunState) -> str:
-    where = state.settings.base_url or "no endpoint"
-    local = " (local llama-server)" if state.local is not None else ""
-    return f"endpoint: {where}{local}  model: {state.settings.model or '-'}"
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker writes into this run's folder."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None:
+        node.workerinput["glm_run_id"] = state.run_id
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: add a finished worker's request counters to the run's."""
+    state = node.config.stash.get(STATE, None)
+    stats = getattr(node, "workeroutput", {}).get("glm_stats")
+    if state is not None and stats:
+        state.worker_stats.append(stats)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The per suite x api x effort table, request counters, where the records are."""
+    state = config.stash.get(STATE, None)
+    if state is None or not state.items:
+        return
+    from harness.summary import terminal_lines
+
+    terminalreporter.section("glm-harness")
+    for line in terminal_lines(state, config.rootpath):
+        terminalreporter.write_line(line)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -109,6 +109,7 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         "samples": len(verdict.samples),
         "score": verdict.score,
         "outcomes": [s.outcome for s in verdict.samples],
+        "cached": sum(1 for c in done if c.cached),
         "latency_ms": [c.latency_ms for c in done if c.error is None],
         "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
         "reasoning_tokens": [

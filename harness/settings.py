@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.models import APIS, EFFORTS, Api
+from harness.retry import DEFAULT_RETRIES
 
 DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
 DEFAULT_TIMEOUT = 180.0
@@ -32,6 +33,13 @@ class Settings:
     apis: tuple[Api, ...] | None = None
     efforts: tuple[str, ...] | None = None
     samples: int | None = None
+    retries: int = DEFAULT_RETRIES
+    cache_mode: str = "use"
+    cache_id: str | None = None  # what identifies the endpoint in cache keys (default: base_url)
+
+    @property
+    def endpoint_id(self) -> str:
+        return self.cache_id or self.base_url or ""
 
 
 def first(*values: str | None) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.engine import Engine
+from harness.records import RecordWriter, new_run_id
 from harness.settings import Settings
 
 if TYPE_CHECKING:
@@ -15,25 +17,43 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class RunState:
-    """Settings of the run and the lazily started request engine."""
+    """Settings of the run, the lazily started engine, the run's records and results."""
 
     settings: Settings
     evals_dir: Path
     suites_dir: Path
+    results_dir: Path
     explicit: frozenset[Path] = frozenset()
+    run_id: str = field(default_factory=new_run_id)
+    items: list[dict[str, Any]] = field(default_factory=list)  # one summary per finished item
+    worker_stats: list[dict[str, Any]] = field(default_factory=list)  # from xdist workers
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
+    _records: RecordWriter | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.results_dir / "runs" / self.run_id
 
     def start_local(self) -> None:
         """Start the local llama.cpp server and point the run at it (raises ConfigError)."""
         from harness.local import MODEL_ALIAS, LocalServer
 
         self.local = LocalServer().start()
-        self.settings = replace(self.settings, base_url=self.local.url, model=MODEL_ALIAS)
+        # the port changes every run; the cache must still recognise the same model
+        self.settings = replace(
+            self.settings,
+            base_url=self.local.url,
+            model=MODEL_ALIAS,
+            cache_id=f"llama-server-local/{MODEL_ALIAS}",
+        )
 
     def engine(self) -> Engine:
         if self._engine is None:
+            from harness.cache import Cache
             from harness.client import Client
+            from harness.retry import RetryPolicy
 
             settings = self.settings
             if settings.base_url is None:
@@ -49,13 +69,69 @@ class RunState:
                     max_connections=max(settings.concurrency, 1),
                 )
 
-            self._engine = Engine(make_client, settings.concurrency)
+            cache = (
+                None
+                if settings.cache_mode == "off"
+                else Cache(self.results_dir / ".cache", settings.cache_mode)
+            )
+            self._engine = Engine(
+                make_client,
+                settings.concurrency,
+                policy=RetryPolicy(retries=settings.retries),
+                cache=cache,
+                endpoint=settings.endpoint_id,
+            )
         return self._engine
+
+    @property
+    def engine_started(self) -> bool:
+        return self._engine is not None
+
+    def record(self, line: dict[str, Any]) -> None:
+        """Append one sample's record to ``records.jsonl`` (opened on first use)."""
+        with self._lock:
+            if self._records is None:
+                self._records = RecordWriter(self.run_dir / "records.jsonl")
+            self._records.write(line)
+
+    def stats(self) -> dict[str, Any]:
+        """Request counters of this process's engine plus those reported by xdist workers."""
+        totals: dict[str, Any] = {"requests": 0, "sent": 0, "retries": 0, "cached": 0, "failed": 0}
+        limits: list[tuple[int, int, int]] = []
+        sources = list(self.worker_stats)
+        if self._engine is not None:
+            sources.append(engine_stats(self._engine))
+        for source in sources:
+            for key in totals:
+                totals[key] += source[key]
+            limits.append((source["max_concurrency"], source["concurrency"], source["shrinks"]))
+        totals["max_concurrency"] = max(
+            (m for m, _, _ in limits), default=self.settings.concurrency
+        )
+        totals["concurrency"] = min((c for _, c, _ in limits), default=self.settings.concurrency)
+        totals["shrinks"] = sum(s for _, _, s in limits)
+        return totals
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
-            self._engine = None
+        if self._records is not None:
+            self._records.close()
+            self._records = None
         if self.local is not None:
             self.local.stop()
             self.local = None
+
+
+def engine_stats(engine: Engine) -> dict[str, Any]:
+    stats = engine.stats
+    return {
+        "requests": stats.requests,
+        "sent": stats.sent,
+        "retries": stats.retries,
+        "cached": stats.cached,
+        "failed": stats.failed,
+        "max_concurrency": engine.limit.maximum,
+        "concurrency": engine.limit.limit,
+        "shrinks": engine.limit.shrinks,
+    }

@@ -5,6 +5,12 @@ Real sockets, both APIs (``POST /v1/chat/completions``, ``POST /v1/responses``, 
 answers is scripted by :class:`Rule` s, matched against the prompt text (all message
 contents, the input string or input item contents, and ``instructions``, joined by
 newlines). Every request is recorded. Test code only: ``harness`` never imports it.
+
+Fault injection, for tests of a retrying request engine: a rule's ``faults`` are served, in
+order, to the first ``len(faults)`` requests that match that rule (counted per rule object,
+thread-safe); later matches get the rule's normal answer. A :class:`Fault` is an error
+status (with ``Retry-After`` and extra headers), a connection reset, a body cut short, a
+stall before the normal answer, a malformed 200 body, or a 200 carrying an error object.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ import contextlib
 import json
 import re
 import socket
+import struct
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -34,6 +41,48 @@ ERROR_TYPES = {
     500: "InternalServerError",
     503: "ServiceUnavailableError",
 }
+FAULT_KINDS = ("status", "reset", "cut", "stall", "malformed", "error200")
+ERROR_SHAPES = ("nested", "flat", "html")
+
+
+@dataclass
+class Fault:
+    """One injected failure, served instead of (or, for "stall", before) a rule's answer.
+
+    ``kind``:
+
+    - ``"status"``: ``status`` with an error body of ``error_shape`` saying ``message``;
+    - ``"reset"``: read the request, then close the socket with SO_LINGER 0 (a TCP RST, no
+      response at all);
+    - ``"cut"``: a 200 whose ``Content-Length`` is the full answer's, but only the first half
+      of the body is sent before the connection is closed;
+    - ``"stall"``: wait ``stall`` seconds, then send the normal answer (client read timeouts);
+    - ``"malformed"``: a 200 with the body ``{"choices": [`` (invalid JSON);
+    - ``"error200"``: a 200 whose body is a nested error object saying ``message``.
+
+    ``retry_after`` (sent verbatim as ``Retry-After``: seconds or an HTTP date) and
+    ``headers`` go out with every kind that sends a response (all but "reset").
+    """
+
+    status: int = 500
+    retry_after: str | None = None
+    headers: dict[str, str] | None = None
+    error_shape: str = "nested"  # "nested" | "flat" | "html"
+    message: str = "injected fault"
+    kind: str = "status"  # see FAULT_KINDS
+    stall: float = 0.0  # seconds, for kind "stall"
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Fault kind {self.kind!r} is not one of {FAULT_KINDS}")
+        if self.error_shape not in ERROR_SHAPES:
+            raise ValueError(f"Fault error_shape {self.error_shape!r} is not one of {ERROR_SHAPES}")
+
+    def response_headers(self) -> dict[str, str]:
+        extra = dict(self.headers or {})
+        if self.retry_after is not None:
+            extra["Retry-After"] = self.retry_after
+        return extra
 
 
 @dataclass
@@ -59,6 +108,8 @@ class Rule:
     delay: float = 0.0  # seconds to wait before answering
     old_incomplete: bool = False  # responses: say "completed" although truncated (old vLLM)
     raw: str | None = None  # send this body verbatim with ``status`` (malformed JSON, ...)
+    # Served, in order, to the first len(faults) matching requests; then answers as above.
+    faults: list[Fault] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +117,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, or None for GET / unparsable bodies
+    prompt: str = ""  # the text rules are matched against ("" for GET / other paths)
 
 
 @dataclass
@@ -73,6 +125,8 @@ class _Reply:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    action: str = "send"  # "send" | "reset" (RST, no response) | "cut" (half the body)
 
 
 class ScriptedServer:
@@ -96,6 +150,11 @@ class ScriptedServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()  # wakes stalling handlers on stop()
+        # id(rule) -> (rule, faults served); holding the rule keeps its id from being reused
+        self._faults_served: dict[int, tuple[Rule, int]] = {}
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     @property
     def url(self) -> str:
@@ -109,25 +168,54 @@ class ScriptedServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most POSTs handled at the same time since start or the last reset()."""
+        with self._lock:
+            return self._max_in_flight
+
+    @property
+    def in_flight(self) -> int:
+        """POSTs being handled right now."""
+        with self._lock:
+            return self._in_flight
+
+    def requests_for(self, pattern: str) -> int:
+        """How many recorded requests have a prompt in which ``pattern`` (a regex) is found."""
+        return sum(1 for r in self.requests if re.search(pattern, r.prompt))
+
+    def faults_served(self, rule: Rule) -> int:
+        """How many of ``rule``'s faults have been served (by this server, since reset)."""
+        with self._lock:
+            return self._faults_served.get(id(rule), (rule, 0))[1]
+
     def reset(self) -> None:
-        """Forget rules and recorded requests; restore the API key it was built with."""
+        """Forget rules, recorded requests, fault counters and max_in_flight; restore the
+        API key it was built with."""
         with self._lock:
             self.rules = []
             self.api_key = self._initial_api_key
             self._requests.clear()
+            self._faults_served.clear()
+            self._max_in_flight = 0
 
     def start(self) -> ScriptedServer:
         httpd = _HTTPServer(self._address, _Handler)
         httpd.scripted = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="scripted-server")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-server"
+        )
         self._thread.daemon = True
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving and drop open connections; stalling handlers wake up and give up."""
         if self._httpd is None:
             return
+        self._stopping.set()
         self._httpd.shutdown()
         with self._lock:
             for conn in self._connections:  # idle keep-alive connections
@@ -154,6 +242,26 @@ class ScriptedServer:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self._requests.append(request)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _next_fault(self, rule: Rule) -> Fault | None:
+        """The fault this match of ``rule`` gets, if any; counts it."""
+        if not rule.faults:
+            return None
+        with self._lock:
+            served = self._faults_served.get(id(rule), (rule, 0))[1]
+            if served >= len(rule.faults):
+                return None
+            self._faults_served[id(rule)] = (rule, served + 1)
+            return rule.faults[served]
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
@@ -184,16 +292,42 @@ class ScriptedServer:
         api = "chat" if path == "/v1/chat/completions" else "responses"
         effort, prompt = _chat_view(body) if api == "chat" else _responses_view(body)
         rule = self._find_rule(api, effort, prompt)
+        fault = self._next_fault(rule)
         if rule.delay:
             time.sleep(rule.delay)
+        if fault is None:
+            return self._answer(rule, api, body, prompt)
+        if fault.kind == "stall":
+            if self._stopping.wait(fault.stall):
+                return _Reply(0, b"", action="reset")  # stopping: give up at once
+            reply = self._answer(rule, api, body, prompt)
+        elif fault.kind == "status":
+            reply = _error_reply(fault.status, fault.error_shape, fault.message)
+        elif fault.kind == "reset":
+            reply = _Reply(0, b"", action="reset")
+        elif fault.kind == "cut":
+            reply = _Reply(200, self._success_body(rule, api, body, prompt), action="cut")
+        elif fault.kind == "malformed":
+            reply = _Reply(200, b'{"choices": [')
+        else:  # "error200"
+            error = {"message": fault.message, "type": "InternalServerError", "code": 500}
+            reply = _Reply(200, _json({"error": error}))
+        reply.headers.update(fault.response_headers())
+        return reply
+
+    def _answer(self, rule: Rule, api: str, body: dict[str, Any], prompt: str) -> _Reply:
+        """The rule's normal reply (no fault)."""
         if rule.raw is not None:
             return _Reply(rule.status, rule.raw.encode())
         if rule.status != 200:
             return _error_reply(rule.status, rule.error_shape, rule.error_message)
+        return _Reply(200, self._success_body(rule, api, body, prompt))
+
+    def _success_body(self, rule: Rule, api: str, body: dict[str, Any], prompt: str) -> bytes:
         model = body.get("model") or self.model
         if api == "chat":
-            return _Reply(200, _json(_chat_body(rule, body, model, prompt)))
-        return _Reply(200, _json(_responses_body(rule, body, model, prompt)))
+            return _json(_chat_body(rule, body, model, prompt))
+        return _json(_responses_body(rule, body, model, prompt))
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -229,22 +363,47 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_Reply(404, _json({"detail": "Not Found"})))
 
     def do_POST(self) -> None:
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
         scripted = self.server.scripted
-        scripted._record(RecordedRequest(self.path, headers, body))
-        self._send(scripted._reply(self.path, headers, body))
+        scripted._enter()
+        try:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            prompt = _prompt_of(self.path, body)
+            scripted._record(RecordedRequest(self.path, headers, body, prompt))
+            self._send(scripted._reply(self.path, headers, body))
+        finally:
+            scripted._leave()
 
     def _send(self, reply: _Reply) -> None:
+        if reply.action == "reset":
+            self._reset()
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.end_headers()
+        if reply.action == "cut":  # promise the whole body, send half, hang up (FIN)
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(reply.body)
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP RST instead of a response."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            linger = struct.pack("ii", 1, 0)  # on, 0 s: close() discards and sends RST
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        # The file objects hold references to the socket; it only closes with the last one.
+        self.rfile.close()
+        self.wfile.close()
+        self.connection.close()
 
 
 # -- request views and reply bodies ----------------------------------------------------
@@ -255,6 +414,16 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _prompt_of(path: str, body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    if path == "/v1/chat/completions":
+        return _chat_view(body)[1]
+    if path == "/v1/responses":
+        return _responses_view(body)[1]
     return ""
 
 
@@ -397,7 +566,10 @@ def _responses_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -
 def _error_reply(status: int, shape: str, message: str) -> _Reply:
     kind = ERROR_TYPES.get(status, "APIError")
     if shape == "html":
-        phrase = f"{status} {HTTPStatus(status).phrase}"
+        try:
+            phrase = f"{status} {HTTPStatus(status).phrase}"
+        except ValueError:  # a status http.HTTPStatus does not know, e.g. 529
+            phrase = str(status)
         page = (
             f"<html>\n<head><title>{phrase}</title></head>\n<body>\n"
             f"<center><h1>{phrase}</h1></center>\n<p>{message}</p>\n"

@@ -9,11 +9,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.client import Attempt
 from harness.engine import Engine
 from harness.errors import AuthError
 from harness.models import Completion, Request, Usage
 
 WAIT = 5.0  # seconds; a safety net so that a broken engine fails instead of hanging
+
+
+def keep(completion: Completion, attempts: int) -> Completion:
+    return completion
 
 
 def request(n: int) -> Request:
@@ -47,9 +52,7 @@ class FakeSender:
         self.max_tokens: list[int | None] = []
         self.two_started = threading.Event()
 
-    async def complete(
-        self, request: Request, *, max_output_tokens: int | None = None
-    ) -> Completion:
+    async def attempt(self, request: Request, *, max_output_tokens: int | None = None) -> Attempt:
         self.threads.add(threading.current_thread().name)
         self.max_tokens.append(max_output_tokens)
         self.started += 1
@@ -70,6 +73,9 @@ class FakeSender:
                 raise self.error
         finally:
             self.in_flight -= 1
+        return Attempt(self.answer(request), retryable=False)
+
+    def answer(self, request: Request) -> Completion:
         return Completion(
             answer=str(request.body["n"]),
             reasoning="",
@@ -112,7 +118,7 @@ def test_concurrency_is_bounded_and_every_request_completes(
 ) -> None:
     sender = FakeSender(peak=min(concurrency, requests))
     engine = start(sender, concurrency)
-    futures = [engine.submit(request(n)) for n in range(requests)]
+    futures = [engine.submit(request(n), keep) for n in range(requests)]
     answers = [future.result(timeout=WAIT).answer for future in futures]
     assert answers == [str(n) for n in range(requests)]
     assert sender.started == requests
@@ -127,7 +133,9 @@ def test_requests_run_on_the_engine_thread_and_resolve_in_another(
     engine = start(sender, 4)
     with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
         # submitted from worker threads, awaited from this one
-        futures = list(pool.map(lambda n: engine.submit(request(n), max_output_tokens=n), range(6)))
+        futures = list(
+            pool.map(lambda n: engine.submit(request(n), keep, max_output_tokens=n), range(6))
+        )
     assert sorted(f.result(timeout=WAIT).answer for f in futures) == [str(n) for n in range(6)]
     assert sender.threads == {"glm-engine"}
     assert sorted(sender.max_tokens) == list(range(6))
@@ -135,7 +143,7 @@ def test_requests_run_on_the_engine_thread_and_resolve_in_another(
 
 def test_max_output_tokens_defaults_to_none(start: Callable[[FakeSender, int], Engine]) -> None:
     sender = FakeSender()
-    start(sender, 1).submit(request(1)).result(timeout=WAIT)
+    start(sender, 1).submit(request(1), keep).result(timeout=WAIT)
     assert sender.max_tokens == [None]
 
 
@@ -144,7 +152,7 @@ def test_close_cancels_pending_work_and_closes_the_client_once(
 ) -> None:
     sender = FakeSender(block=True)
     engine = start(sender, 2)
-    futures = [engine.submit(request(n)) for n in range(5)]
+    futures = [engine.submit(request(n), keep) for n in range(5)]
     assert sender.two_started.wait(WAIT)
     engine.close()
     for future in futures:
@@ -159,7 +167,7 @@ def test_close_cancels_pending_work_and_closes_the_client_once(
 def test_close_after_all_work_is_done(start: Callable[[FakeSender, int], Engine]) -> None:
     sender = FakeSender()
     engine = start(sender, 2)
-    assert engine.submit(request(7)).result(timeout=WAIT).answer == "7"
+    assert engine.submit(request(7), keep).result(timeout=WAIT).answer == "7"
     engine.close()
     assert sender.closed == 1
 
@@ -182,7 +190,7 @@ def test_an_auth_error_propagates_through_the_future(
 ) -> None:
     sender = FakeSender(error=AuthError(401, "invalid token"))
     engine = start(sender, 2)
-    futures = [engine.submit(request(n)) for n in range(3)]
+    futures = [engine.submit(request(n), keep) for n in range(3)]
     for future in futures:
         with pytest.raises(AuthError) as info:
             future.result(timeout=WAIT)
