@@ -140,9 +140,8 @@ class Engine:
             if done.error is None:
                 return done, attempt
             if not result.retryable or attempt > self.policy.retries:
-                noun = "attempt" if attempt == 1 else "attempts"
                 return error_completion(
-                    done.status, done.latency_ms, f"{done.error} ({attempt} {noun})"
+                    done.status, done.latency_ms, _final(done, attempt)
                 ), attempt
             self.stats.retries += 1
             await asyncio.sleep(self.policy.delay(attempt, result.retry_after))
@@ -166,3 +165,9 @@ class Engine:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
             self._loop.close()
+
+
+def _final(done: Completion, attempts: int) -> str:
+    """The error a user sees: status, the server's message, how many attempts were made."""
+    status = f"HTTP {done.status}: " if done.status else ""
+    return f"{status}{done.error} ({attempts} attempt{'' if attempts == 1 else 's'})"

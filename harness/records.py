@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -67,17 +68,20 @@ class RecordWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # flock excludes other open files (processes), not threads sharing this one
+        self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True) + "\n"
         data = line.encode("utf-8", "replace")
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        with self._lock:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._fd >= 0:

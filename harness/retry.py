@@ -10,6 +10,7 @@ openai-python's ``_should_retry``.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -62,17 +63,21 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     millis = headers.get("retry-after-ms")
     if millis is not None:
         try:
-            return max(float(millis) / 1000.0, 0.0)
+            seconds = float(millis) / 1000.0
         except ValueError:
-            pass
+            seconds = math.nan
+        if not math.isnan(seconds):  # float() accepts "nan"; sleep(nan) would not wait
+            return max(seconds, 0.0)
     value = headers.get("retry-after")
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(seconds, 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -178,7 +178,9 @@ def test_samples_and_min_pass_rate(project: pytest.Pytester, server: ScriptedSer
     result = run(project, server, "--glm-samples=5")  # samples 0-2 come from the cache
     result.assert_outcomes(passed=1)
     assert len(server.requests) == 5
-    result.stdout.re_match_lines([r"requests: 5 samples, 3 from cache, 2 sent \(0 retries\), 0 failed.*"])
+    result.stdout.re_match_lines(
+        [r"requests: 5 samples, 3 from cache, 2 sent \(0 retries\), 0 failed.*"]
+    )
     run(project, server, "--glm-samples=5", "--glm-cache=off")
     assert len(server.requests) == 10
 
