@@ -123,18 +123,18 @@ class Engine:
         attempt = 0
         while True:
             attempt += 1
-            if self._auth_error is not None:
-                raise self._auth_error
             epoch = await self.limit.acquire()
             throttled = False
             try:
+                if self._auth_error is not None:
+                    raise self._auth_error  # refused once: refused for every request
+                self.stats.sent += 1
                 result = await self._client.attempt(request, max_output_tokens=max_output_tokens)
                 throttled = result.completion.status == 429
             except AuthError as exc:
                 self._auth_error = exc
                 raise
             finally:
-                self.stats.sent += 1
                 await self.limit.release(epoch, throttled=throttled)
             done = result.completion
             if done.error is None:
