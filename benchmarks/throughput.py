@@ -6,6 +6,11 @@ with "Answer: 42" after ``--latency`` seconds, and counts requests (GET ``/stats
 a throwaway project (``suites/bench.yaml`` with ``--cases`` cases, an empty ``evals/``) and
 runs the harness on it as a subprocess:
 
+0. warm-up: 10 cases, not measured, so that Python's bytecode caches exist as they do on
+   any machine after the first run (the benchmark lets the child write them even when
+   ``PYTHONDONTWRITEBYTECODE`` is set). Every run loads pytest and glm-harness only
+   (``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 -p harness.plugin``), not the other plugins of the
+   environment it runs in;
 1. cold (``--glm-cache=refresh``): wall time against the ideal ``cases x latency /
    concurrency``, harness CPU seconds per case and peak RSS of the pytest process
    (``os.wait4``); every item must pass and the server must see exactly one request per case;
@@ -175,6 +180,8 @@ def run_pytest(
         sys.executable,
         "-m",
         "pytest",
+        "-p",
+        "harness.plugin",
         "--glm-suite",
         "-q",
         "-p",
@@ -184,7 +191,16 @@ def run_pytest(
     ]
     if not args.no_cache_flags:
         cmd += [f"--glm-cache={cache}", f"--glm-results={root / 'results'}"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GLM_")}
+    # Like a user's machine, let Python keep its bytecode caches (a warm-up run fills them):
+    # without them every run recompiles pytest, httpx, jsonschema... from source.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GLM_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    # pytest and glm-harness only: other plugins installed beside them (hypothesis, xdist
+    # in the development environment) would be measured too.
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     log = root / f"{label}.log"
     before = stats(url)["requests"]
     with log.open("wb") as out:
@@ -256,6 +272,9 @@ def main() -> int:
             root = args.keep.resolve()
         else:
             root = tmp = Path(tempfile.mkdtemp(prefix="glm-bench-"))
+        warmup = root / "warmup"  # compiles bytecode caches; not measured
+        write_project(warmup, 10, args.api)
+        check(run_pytest(warmup, url, args, "off", "warmup"), 10, "warm-up run")
         timed = root / "timed"
         write_project(timed, args.cases, args.api)
         cold = run_pytest(timed, url, args, "refresh", "cold")

@@ -11,6 +11,8 @@ elsewhere, and any text the client returns or raises is scrubbed of it.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from harness import __version__
 from harness.errors import AuthError, ConfigError
 from harness.models import Completion, Request
 from harness.parse import error_completion, error_message, int_or_none, parse_response
@@ -28,6 +31,7 @@ __all__ = ["Attempt", "Client", "build_request", "error_message", "parse_respons
 
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 32
+POOL_SIZE = 8  # connections per httpx pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +45,15 @@ class Attempt:
 
 
 class Client:
-    """Sends requests over one pooled, keep-alive ``httpx.AsyncClient``.
+    """Sends requests over pooled, keep-alive httpx transports.
 
     ``base_url`` may end in ``/v1`` (request paths already start with it). No retries
     here: every failure but 401/403 comes back as an error :class:`Completion`.
+
+    Requests go straight to ``httpx.AsyncHTTPTransport.handle_async_request`` with a
+    prebuilt ``httpx.Request``: the harness needs none of ``AsyncClient``'s per-request
+    work (URL merging, cookies, auth flows, redirects), which cost a third of its CPU per
+    request in ``benchmarks/throughput.py``.
     """
 
     def __init__(
@@ -71,15 +80,29 @@ class Client:
                 # httpx would raise with the token in the exception's repr.
                 raise ConfigError("API key contains characters not allowed in an HTTP header")
             all_headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=all_headers,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
+        self._headers = httpx.Headers(
+            {
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"glm-harness/{__version__}",
+                **all_headers,
+            }
         )
+        self._timeout = httpx.Timeout(timeout).as_dict()
+        # httpcore's pool scans every connection on every request and response, so one
+        # pool of 64 costs ~64x more CPU per request than one of 1; several small pools,
+        # used in turn, keep that scan short (see benchmarks/throughput.py).
+        if transport is not None:
+            self._pools: list[httpx.AsyncBaseTransport] = [transport]
+        else:
+            shards = -(-max_connections // POOL_SIZE)
+            per_pool = -(-max_connections // shards)
+            tls = httpx.create_ssl_context()  # one context for all pools: each costs ~10 ms
+            limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+            self._pools = [
+                httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)
+            ]
+        self._turn = itertools.cycle(self._pools)
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
@@ -105,9 +128,21 @@ class Client:
         """Like :meth:`complete`, and says whether a failure is worth retrying."""
         if max_output_tokens is None and request.api == "responses":
             max_output_tokens = int_or_none(request.body.get("max_output_tokens"))
+        body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
+        outgoing = httpx.Request(
+            "POST",
+            self.base_url + request.path,
+            headers=self._headers,
+            content=body,
+            extensions={"timeout": self._timeout},
+        )
         start = time.perf_counter()
         try:
-            response = await self._http.post(request.path, json=dict(request.body))
+            response = await next(self._turn).handle_async_request(outgoing)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             return Attempt(
                 error_completion(0, _ms(start), f"timeout after {self.timeout:g}s"), True
@@ -133,12 +168,13 @@ class Client:
         return Attempt(failed, retry, parse_retry_after(headers) if retry else None)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pools."""
+        for pool in self._pools:
+            await pool.aclose()
 
     def _scrub(self, text: str) -> str:
         # A server or proxy may echo the header back; never let the token out.
-        token = self._http.headers.get("authorization", "").removeprefix("Bearer ")
+        token = self._headers.get("authorization", "").removeprefix("Bearer ")
         return text.replace(token, "***") if token else text
 
 

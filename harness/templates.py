@@ -68,6 +68,7 @@ class Templates:
             cache_size=0,
         )
         self._json_cache: dict[str, Mapping[str, Any]] = {}
+        self._inline_cache: dict[str, jinja2.Template] = {}
 
     def render_file(self, name: str, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
         """Render the template file ``name``; return the text and every file it read."""
@@ -75,7 +76,13 @@ class Templates:
 
     def render_string(self, source: str, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
         """Render an inline template; return the text and every file it included."""
-        return self._render(lambda: self._env.from_string(source), variables, None)
+        return self._render(lambda: self._inline(source), variables, None)
+
+    def _inline(self, source: str) -> jinja2.Template:
+        # a suite-level prompt is the same source for every case: compile it once
+        if source not in self._inline_cache:
+            self._inline_cache[source] = self._env.from_string(source)
+        return self._inline_cache[source]
 
     def load_json(self, name: str) -> Mapping[str, Any]:
         """Load a JSON file (a schema) from under ``evals/``."""

@@ -3,7 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import yaml  # noqa: F401  (see below)
 
+# pytester's in-process runs drop the modules a run imported once it ends; PyYAML's C
+# extension cannot be imported twice in one process (it keeps the first import's node
+# classes), so it is imported here, once, for the whole session.
 from tests.server.app import ScriptedServer
 
 # --- scripted OpenAI-compatible server (tests/server) ---------------------------------

@@ -508,7 +508,7 @@ def test_client_repr_and_attributes_hide_token() -> None:
         try:
             assert repr(client) == "Client(base_url='http://h')"
             assert TOKEN not in str(vars(client))
-            assert TOKEN not in repr(client._http.headers)
+            assert TOKEN not in repr(client._headers)
         finally:
             await client.aclose()
 

@@ -352,7 +352,7 @@ def test_run_ids_are_unique_and_shaped() -> None:
     assert len(set(ids)) == len(ids)
     for run_id in ids:
         date, clock, token = run_id.split("-")
-        assert (len(date), len(clock), len(token)) == (8, 6, 6)
+        assert (len(date), len(clock), len(token)) == (8, 9, 6)
         assert date.isdigit()
         assert clock.isdigit()
         int(token, 16)
@@ -362,13 +362,20 @@ class FrozenTime:
     def __init__(self, when: float) -> None:
         self.when = when
 
-    def strftime(self, fmt: str) -> str:
-        return time.strftime(fmt, time.localtime(self.when))
+    def time(self) -> float:
+        return self.when
+
+    def localtime(self, when: float) -> time.struct_time:
+        return time.localtime(when)
+
+    def strftime(self, fmt: str, when: time.struct_time) -> str:
+        return time.strftime(fmt, when)
 
 
 @pytest.mark.parametrize(
     "moments",
     [
+        pytest.param([0.0, 0.001, 0.5, 0.999], id="within-a-second"),
         pytest.param([0.0, 1.0, 59.0, 60.0], id="seconds-minutes"),
         pytest.param([0.0, 3600.0 * 9, 3600.0 * 11], id="hours-9-11"),
         pytest.param([0.0, 86400.0 * 9, 86400.0 * 40, 86400.0 * 400], id="days-months-years"),

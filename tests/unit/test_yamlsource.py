@@ -164,10 +164,11 @@ def test_a_mapping_that_merges_still_reports_its_own_duplicates() -> None:
     ("text", "line", "fragment"),
     [
         pytest.param("a: 1\nb: [1, 2\nc: 3\n", 3, "expected ',' or ']'", id="unclosed-flow"),
-        pytest.param("a: 1\n\tb: 2\n", 2, "'\\t' that cannot start any token", id="tab"),
+        # libyaml (used when PyYAML has it) and pure-Python PyYAML word these differently
+        pytest.param("a: 1\n\tb: 2\n", 2, "tab", id="tab"),
         pytest.param("a: 'open\n", 2, "found unexpected end of stream", id="unclosed-quote"),
         pytest.param("a: 1\n---\nb: 2\n", 2, "expected a single document", id="two-documents"),
-        pytest.param("a: *nowhere\n", 1, "found undefined alias 'nowhere'", id="unknown-alias"),
+        pytest.param("a: *nowhere\n", 1, "found undefined alias", id="unknown-alias"),
         pytest.param(
             "a: !!python/name:os.system ''\n",
             1,
