@@ -23,11 +23,9 @@ from harness.models import CheckResult, Request, SampleResult
 
 def new_run_id() -> str:
     """``20261126-120512345-3fa9c1``: date, time to the millisecond, random; sorts by time."""
-    now = time.time()
-    millis = int(now % 1 * 1000)
-    return (
-        f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}{millis:03d}-{secrets.token_hex(3)}"
-    )
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(seconds))
+    return f"{stamp}{nanos // 1_000_000:03d}-{secrets.token_hex(3)}"
 
 
 def check_json(result: CheckResult) -> dict[str, Any]:

@@ -362,8 +362,8 @@ class FrozenTime:
     def __init__(self, when: float) -> None:
         self.when = when
 
-    def time(self) -> float:
-        return self.when
+    def time_ns(self) -> int:
+        return round(self.when * 1000) * 1_000_000
 
     def localtime(self, when: float) -> time.struct_time:
         return time.localtime(when)
