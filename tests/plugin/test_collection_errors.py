@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.plugin.conftest import write
@@ -66,7 +69,8 @@ def test_validate_command_reports_the_same(project: pytest.Pytester) -> None:
     write(project, "evals/math/missing_var.j2", "Hello {{ whoops }}")
     write(project, "evals/schemas/bad.json", '{"type": 12}')
     write(project, "suites/good.yaml", "template: math/q.j2\ncases: [{id: ok, vars: {q: 1}}]\n")
-    result = project.run("glm-harness", "validate")
+    # the console script installed beside this interpreter (the venv need not be on PATH)
+    result = project.run(Path(sys.executable).parent / "glm-harness", "validate")
     assert result.ret == 2
     result.stdout.re_match_lines_random([*EXPECTED, r"suites/good.yaml: ok \(1 cases, 2 items\)"])
 
