@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from harness.baseline import change, entry_key, make_entry
 from harness.client import build_request
 from harness.errors import AuthError, SuiteError
 from harness.grading import Verdict, grade, verdict
 from harness.models import Api, Case, Completion, SampleResult, Suite
 from harness.plugin import STATE
 from harness.records import sample_record
-from harness.report import failure_text, record
+from harness.report import failure_text, record, regression_text
 from harness.state import RunState
 from harness.suite import load_suite
 
@@ -119,9 +120,47 @@ class CaseItem(pytest.Item):
                 )
                 raise CaseFailed(f"the endpoint refused the credentials: {exc}") from None
         result = verdict(self.case, graded)
-        self.user_properties.append(
-            ("glm", record(self.suite.name, self.case, self.api, self.effort, result))
+        summary = record(self.suite.name, self.case, self.api, self.effort, result)
+        summary["suite_path"] = str(self.path)
+        if state.update_baselines:
+            self.record_baseline(state, result, summary)
+        else:
+            self.judge(state, result, summary)
+
+    def record_baseline(self, state: RunState, result: Verdict, summary: dict[str, Any]) -> None:
+        """--glm-update-baselines: judged on its checks alone; the entry goes to the plugin,
+        which writes the files at the end of the run (one writer, also under xdist)."""
+        entry = make_entry(
+            self.case,
+            self.api,
+            self.effort,
+            result,
+            model=state.settings.model,
+            evals_dir=state.evals_dir,
         )
+        key = entry_key(self.case.id, self.api, self.effort)
+        summary["change"] = "new"
+        self.user_properties.append(("glm", summary))
+        self.user_properties.append(
+            ("glm-baseline", {"suite": self.suite.name, "key": key, "entry": entry})
+        )
+        if result.outcome != "pass":
+            raise CaseFailed(self.describe(result))
+
+    def judge(self, state: RunState, result: Verdict, summary: dict[str, Any]) -> None:
+        """The outcome against the baseline: known failures xfail, regressions fail with
+        the baseline answer beside the new one, new items are judged on their checks."""
+        key = entry_key(self.case.id, self.api, self.effort)
+        known = state.baseline(self.suite.name).entries.get(key)
+        summary["change"] = how = change(known, result.outcome)
+        self.user_properties.append(("glm", summary))
+        if how == "known failure" and known is not None:
+            pytest.xfail(
+                f"known failure (baseline of {known.get('date')}: {known.get('outcome')}, "
+                f"pass rate {known.get('pass_rate')}); still {result.outcome}"
+            )
+        if how == "regression" and known is not None:
+            raise CaseFailed(regression_text(self.describe(result), known, result))
         if result.outcome != "pass":
             raise CaseFailed(self.describe(result))
 

@@ -68,6 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="start the local llama.cpp model server and run against it",
     )
+    group.addoption(
+        "--glm-update-baselines",
+        action="store_true",
+        default=False,
+        help="write the selected items' results as their new baselines",
+    )
+    group.addoption(
+        "--glm-prune-baselines",
+        action="store_true",
+        default=False,
+        help="remove baseline entries whose case x api x effort no longer exists",
+    )
     for flag, ini, extra in OPTIONS:
         group.addoption(flag, default=None, **extra)
         if ini is not None:
@@ -100,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
         evals_dir=root / str(config.getini("glm_evals_dir")),
         suites_dir=suites_dir,
         results_dir=root / _value(config, "glm_results"),
+        update_baselines=bool(config.getoption("glm_update_baselines")),
+        prune_baselines=bool(config.getoption("glm_prune_baselines")),
         explicit=frozenset(
             (config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args
         ),
@@ -225,6 +239,10 @@ class ItemCollector:
         for name, value in report.user_properties:
             if name == "glm" and isinstance(value, dict):
                 self.state.items.append(value)
+                self.state.suite_paths[value["suite"]] = value.get("suite_path", "")
+            elif name == "glm-baseline" and isinstance(value, dict):
+                suite = self.state.baseline_updates.setdefault(value["suite"], {})
+                suite[value["key"]] = value["entry"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -239,6 +257,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
             workeroutput["glm_stats"] = engine_stats(state.engine())
         return
+    if state.update_baselines or state.prune_baselines:
+        from harness.summary import write_baselines
+
+        write_baselines(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
     if state.items or state.run_dir.exists():
         from harness.summary import write_summary
 

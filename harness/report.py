@@ -185,3 +185,23 @@ def summary_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
         items[rec["outcome"]] += 1
     counts = ", ".join(f"{items[o]} {o}" for o in ("pass", "fail", "truncated", "error"))
     return [*table.splitlines(), "", f"items: {counts}"]
+
+
+def regression_text(described: str, entry: Mapping[str, Any], result: Verdict) -> str:
+    """A regression: the usual failure report, then the baseline answer beside the new one."""
+    import difflib
+
+    shown = result.first_bad()
+    now = shown.completion.answer if shown is not None else ""
+    was = str(entry.get("answer", ""))
+    diff = difflib.unified_diff(
+        was.splitlines(), now.splitlines(), "baseline answer", "answer now", lineterm="", n=2
+    )
+    lines = [
+        f"REGRESSION: passed in the baseline of {entry.get('date')} "
+        f"(pass rate {entry.get('pass_rate')}), now {result.outcome}",
+        described,
+        "answer diff (baseline -> now):",
+        *("  " + line for line in list(diff)[:80]),
+    ]
+    return "\n".join(lines)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.baseline import BaselineFile
 from harness.engine import Engine
 from harness.records import RecordWriter, new_run_id
 from harness.settings import Settings
@@ -27,6 +28,12 @@ class RunState:
     run_id: str = field(default_factory=new_run_id)
     items: list[dict[str, Any]] = field(default_factory=list)  # one summary per finished item
     worker_stats: list[dict[str, Any]] = field(default_factory=list)  # from xdist workers
+    update_baselines: bool = False
+    prune_baselines: bool = False
+    baseline_updates: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    suite_paths: dict[str, str] = field(default_factory=dict)  # suite name -> file
+    baseline_reports: list[str] = field(default_factory=list)  # one line per file written
+    _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
     _records: RecordWriter | None = field(default=None, repr=False)
@@ -35,6 +42,19 @@ class RunState:
     @property
     def run_dir(self) -> Path:
         return self.results_dir / "runs" / self.run_id
+
+    @property
+    def baselines_dir(self) -> Path:
+        return self.results_dir / "baselines"
+
+    def loaded_baselines(self) -> list[BaselineFile]:
+        return list(self._baselines.values())
+
+    def baseline(self, suite: str) -> BaselineFile:
+        """The suite's baseline, read once per run."""
+        if suite not in self._baselines:
+            self._baselines[suite] = BaselineFile.load(self.baselines_dir, suite)
+        return self._baselines[suite]
 
     def start_local(self) -> None:
         """Start the local llama.cpp server and point the run at it (raises ConfigError)."""

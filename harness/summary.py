@@ -34,6 +34,7 @@ def requests_line(stats: dict[str, Any]) -> str:
 
 def terminal_lines(state: RunState, root: Path) -> list[str]:
     lines = [endpoint_line(state), *summary_lines(state.items), requests_line(state.stats())]
+    lines += change_lines(state, root)
     records = state.run_dir / "records.jsonl"
     if records.exists():
         lines.append(f"records: {os.path.relpath(records, root)}")
@@ -55,6 +56,8 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "requests": state.stats(),
         "groups": [dict(zip(HEADERS, row, strict=True)) for row in summary_rows(state.items)],
         "records": "records.jsonl",
+        "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
+        "baselines": list(state.baseline_reports),
     }
 
 
@@ -62,3 +65,61 @@ def write_summary(state: RunState, exitstatus: int) -> Path:
     path = state.run_dir / "summary.json"
     write_atomic(path, dumps(summary_data(state, exitstatus)))
     return path
+
+
+def write_baselines(state: RunState, *, interrupted: bool) -> None:
+    """--glm-update-baselines / --glm-prune-baselines, at the end of the run. An
+    interrupted run writes nothing: a baseline is all of a run or none of it."""
+    from harness.baseline import BaselineFile, apply_updates, known_keys
+    from harness.errors import SuiteError
+    from harness.suite import load_suite
+
+    if interrupted:
+        state.baseline_reports.append("baselines: run interrupted; nothing written")
+        return
+    suites = set(state.baseline_updates) | (
+        set(state.suite_paths) if state.prune_baselines else set()
+    )
+    for suite in sorted(suites):
+        path = state.suite_paths.get(suite)
+        try:
+            cases = load_suite(Path(path), evals_dir=state.evals_dir).cases if path else ()
+        except SuiteError:
+            cases = ()
+        baseline = BaselineFile.load(state.baselines_dir, suite)
+        if baseline.problem is not None:
+            state.baseline_reports.append(f"baselines: {baseline.problem}; not touched")
+            continue
+        updates = state.baseline_updates.get(suite, {})
+        report = apply_updates(baseline, updates, known_keys(cases), prune=state.prune_baselines)
+        state.baseline_reports.append(report.line())
+
+
+def change_lines(state: RunState, root: Path) -> list[str]:
+    """Regressions first, then improvements, new items and known failures."""
+    changes = Counter(str(item.get("change", "")) for item in state.items)
+    lines = []
+    for kind, title in (("regression", "REGRESSIONS"), ("improved", "improved"), ("new", "new")):
+        ids = sorted(
+            f"{item['suite']}::{item['case']}[{item['api']}-{item['effort']}]"
+            for item in state.items
+            if item.get("change") == kind
+        )
+        if ids and not (kind == "new" and state.update_baselines):
+            lines.append(
+                f"{title} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
+            )
+    if not state.update_baselines and any(changes.values()):
+        counts = ", ".join(
+            f"{changes[k]} {k}"
+            for k in ("regression", "improved", "known failure", "new")
+            if changes[k]
+        )
+        lines.append(f"against baselines: {counts or 'no changes'}")
+    problems = [b.problem for b in state.loaded_baselines() if b.problem]
+    lines += [f"baselines: {p}" for p in problems]
+    lines += [
+        f"baselines: {os.path.relpath(r, root) if os.path.isabs(r) else r}"
+        for r in state.baseline_reports
+    ]
+    return lines

@@ -1,0 +1,171 @@
+"""Baselines: ``results/baselines/<suite>.json``, one entry per case x api x effort.
+
+An entry keeps what a later run is judged against: the outcome, pass rate and samples (with
+each sample's outcome, for the paired statistics), the mean score, the checks of one
+sample, one answer, the hashes of the prompt's files and of the rendered prompt, the
+model and the date. Files are written atomically with sorted keys, so a PR diff of a
+baseline is readable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.fileio import dumps, write_atomic
+from harness.grading import Verdict
+from harness.models import Case, Message
+from harness.records import check_json
+
+VERSION = 1
+ANSWER_CHARS = 4000  # an answer kept in a baseline is cut here (baselines are reviewed in PRs)
+
+Change = Literal["pass", "known failure", "regression", "improved", "new", "error"]
+
+
+def entry_key(case_id: str, api: str, effort: str) -> str:
+    return f"{case_id}[{api}-{effort}]"
+
+
+def prompt_hash(messages: Iterable[Message]) -> str:
+    text = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def files_hash(evals_dir: Path, names: Iterable[str]) -> str:
+    """One hash over the template, partial and schema files a case uses."""
+    digest = hashlib.sha256()
+    for name in sorted(names):
+        digest.update(name.encode("utf-8") + b"\0")
+        try:
+            digest.update((evals_dir / name).read_bytes())
+        except OSError:
+            digest.update(b"<missing>")
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def make_entry(
+    case: Case, api: str, effort: str, result: Verdict, *, model: str, evals_dir: Path
+) -> dict[str, Any]:
+    shown = result.first_bad() or (result.samples[0] if result.samples else None)
+    answer = shown.completion.answer if shown is not None else ""
+    return {
+        "case": case.id,
+        "api": api,
+        "effort": effort,
+        "outcome": result.outcome,
+        "pass_rate": round(result.pass_rate, 6),
+        "samples": len(result.samples),
+        "outcomes": [s.outcome for s in result.samples],
+        "score": round(result.score, 6),
+        "checks": [check_json(c) for c in shown.checks] if shown is not None else [],
+        "answer": answer[:ANSWER_CHARS],
+        "template_hash": files_hash(evals_dir, case.files),
+        "prompt_hash": prompt_hash(case.messages),
+        "model": model,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def same_result(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Unchanged means the same verdict on the same prompt; the date and latency may move."""
+    keys = ("outcome", "outcomes", "answer", "template_hash", "prompt_hash", "model")
+    return all(old.get(k) == new.get(k) for k in keys)
+
+
+@dataclass(slots=True)
+class BaselineFile:
+    path: Path
+    suite: str
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problem: str | None = None  # the file exists but cannot be used
+
+    @classmethod
+    def load(cls, root: Path, suite: str) -> BaselineFile:
+        path = root / f"{suite}.json"
+        baseline = cls(path, suite)
+        if not path.exists():
+            return baseline
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != VERSION or not isinstance(data.get("entries"), dict):
+                raise ValueError(f"not a version {VERSION} baseline")
+            baseline.entries = {str(k): dict(v) for k, v in data["entries"].items()}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            baseline.problem = f"{path}: unreadable baseline ({exc}); judged as if it were absent"
+        return baseline
+
+    def write(self) -> None:
+        data = {"suite": self.suite, "version": VERSION, "entries": self.entries}
+        write_atomic(self.path, dumps(data))
+
+
+def change(entry: Mapping[str, Any] | None, outcome: str) -> Change:
+    """How an item's outcome compares with its baseline entry (PRODUCT.md's table)."""
+    if outcome == "error":
+        return "error"  # the API failed: nothing to compare
+    if entry is None:
+        return "new"
+    was_ok = entry.get("outcome") == "pass"
+    if outcome == "pass":
+        return "pass" if was_ok else "improved"
+    return "regression" if was_ok else "known failure"
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    path: Path
+    created: int
+    updated: int
+    unchanged: int
+    unused: tuple[str, ...]
+    pruned: bool
+
+    def line(self) -> str:
+        unused = ""
+        if self.unused:
+            what = "removed" if self.pruned else "kept; remove with --glm-prune-baselines"
+            unused = f"; unused ({what}): {', '.join(self.unused)}"
+        return (
+            f"{self.path}: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.unused)} unused{unused}"
+        )
+
+
+def apply_updates(
+    baseline: BaselineFile,
+    updates: Mapping[str, dict[str, Any]],
+    known: set[str],
+    *,
+    prune: bool,
+) -> UpdateReport:
+    """Write ``updates`` into the file, keep every other entry; entries whose case x api x
+    effort no longer exists (not in ``known``) are listed, and removed only with ``prune``."""
+    created = updated = unchanged = 0
+    for key, entry in updates.items():
+        old = baseline.entries.get(key)
+        if old is None:
+            created += 1
+        elif same_result(old, entry):
+            unchanged += 1
+            continue  # keep the old date: nothing to review
+        else:
+            updated += 1
+        baseline.entries[key] = entry
+    unused = tuple(sorted(k for k in baseline.entries if k not in known and k not in updates))
+    if prune:
+        for key in unused:
+            del baseline.entries[key]
+    if created or updated or (prune and unused):
+        baseline.write()
+    return UpdateReport(baseline.path, created, updated, unchanged, unused, prune)
+
+
+def known_keys(cases: Iterable[Case]) -> set[str]:
+    return {entry_key(c.id, api, effort) for c in cases for api in c.apis for effort in c.efforts}
