@@ -14,6 +14,7 @@ from harness.client import build_request
 from harness.errors import AuthError, SuiteError
 from harness.grading import Verdict, grade, verdict
 from harness.models import Api, Case, Completion, SampleResult, Suite
+from harness.parse import error_completion
 from harness.plugin import STATE
 from harness.records import sample_record
 from harness.report import failure_text, record, regression_text
@@ -111,17 +112,22 @@ class CaseItem(pytest.Item):
         state = self.config.stash[STATE]
         self.schedule(state)
         graded = []
-        for future in self.futures:
+        refused: AuthError | None = None
+        for index, future in enumerate(self.futures):
             try:
                 graded.append(future.result())
             except AuthError as exc:
-                self.session.shouldstop = (
-                    f"glm-harness: the endpoint refused the credentials: {exc}"
-                )
-                raise CaseFailed(f"the endpoint refused the credentials: {exc}") from None
+                refused = exc
+                message = f"the endpoint refused the credentials: {exc}"
+                graded.append(grade(self.case, error_completion(exc.status, 0.0, message), index))
         result = verdict(self.case, graded)
         summary = record(self.suite.name, self.case, self.api, self.effort, result)
         summary["suite_path"] = str(self.path)
+        if refused is not None:
+            summary["auth_refused"] = True
+            self.session.shouldstop = (
+                f"glm-harness: the endpoint refused the credentials: {refused}"
+            )
         if state.update_baselines:
             self.record_baseline(state, result, summary)
         else:
@@ -141,6 +147,10 @@ class CaseItem(pytest.Item):
         key = entry_key(self.case.id, self.api, self.effort)
         summary["change"] = "new"
         self.user_properties.append(("glm", summary))
+        if result.outcome == "error":
+            raise CaseFailed(
+                self.describe(result) + "\n(an API error is never written as a baseline)"
+            )
         self.user_properties.append(
             ("glm-baseline", {"suite": self.suite.name, "key": key, "entry": entry})
         )
@@ -160,6 +170,8 @@ class CaseItem(pytest.Item):
                 f"pass rate {known.get('pass_rate')}); still {result.outcome}"
             )
         if how == "regression" and known is not None:
+            summary["baseline_answer"] = str(known.get("answer", ""))
+            summary["baseline_date"] = str(known.get("date", ""))
             raise CaseFailed(regression_text(self.describe(result), known, result))
         if result.outcome != "pass":
             raise CaseFailed(self.describe(result))

@@ -257,14 +257,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
             workeroutput["glm_stats"] = engine_stats(state.engine())
         return
+    from harness.summary import exit_code, write_baselines, write_summary
+
     if state.update_baselines or state.prune_baselines:
-        from harness.summary import write_baselines
-
         write_baselines(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    session.exitstatus = exit_code(state, int(exitstatus))
     if state.items or state.run_dir.exists():
-        from harness.summary import write_summary
-
-        write_summary(state, int(exitstatus))
+        write_summary(state, int(session.exitstatus))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -99,7 +99,19 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
 def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> dict[str, Any]:
     """The JSON-able summary of one item, carried in ``user_properties``."""
     done = [s.completion for s in verdict.samples]
+    bad = verdict.first_bad()
+    extra: dict[str, Any] = {}
+    if bad is not None and verdict.outcome != "pass":
+        extra["answer"] = shorten(bad.completion.answer, 4000)
+        extra["failed_checks"] = [
+            f"{c.name}: {c.detail} [observed: {_value(c.observed)}]"
+            for c in bad.checks
+            if not c.passed
+        ]
+        if bad.completion.error is not None:
+            extra["error"] = bad.completion.error
     return {
+        **extra,
         "suite": suite,
         "case": case.id,
         "api": api,

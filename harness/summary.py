@@ -13,7 +13,9 @@ from harness.models import OUTCOMES
 from harness.report import HEADERS, summary_lines, summary_rows
 from harness.state import RunState
 
-INTERRUPTED = 2  # pytest.ExitCode.INTERRUPTED (this module does not import pytest)
+# pytest's exit codes (this module does not import pytest), and the harness's own
+OK, FAILED, INTERRUPTED = 0, 1, 2
+API_ERRORS = 6  # items ended in `error` (the API failed after retries, or refused the token)
 
 
 def endpoint_line(state: RunState) -> str:
@@ -123,3 +125,22 @@ def change_lines(state: RunState, root: Path) -> list[str]:
         for r in state.baseline_reports
     ]
     return lines
+
+
+def exit_code(state: RunState, pytest_status: int) -> int:
+    """0 clean; 1 a regression or a failing (new) case; 6 API errors and nothing worse;
+    pytest's own codes otherwise (2 interrupted, 3 internal error, 4 usage, 5 no items)."""
+    refused = any(item.get("auth_refused") for item in state.items)
+    if pytest_status not in (OK, FAILED, INTERRUPTED) or (
+        pytest_status == INTERRUPTED and not refused
+    ):
+        return pytest_status
+    failing = any(
+        item["outcome"] in ("fail", "truncated") and item.get("change") != "known failure"
+        for item in state.items
+    )
+    if failing:
+        return FAILED
+    if refused or any(item["outcome"] == "error" for item in state.items):
+        return API_ERRORS
+    return pytest_status

@@ -173,6 +173,7 @@ def test_failures_are_retried_up_to_the_bound(
     result = run(project, server, "--glm-api=chat", "--glm-retries=2", "--glm-samples=1")
     hello = [r for r in server.requests if "hello" in json.dumps(r.body)]
     bye = [r for r in server.requests if "bye" in json.dumps(r.body)]
+    assert result.ret == 6  # API errors and nothing worse
     assert len(hello) == 3  # 1 + 2 retries, never more
     assert len(bye) == 1  # a 400 is never retried
     result.stdout.re_match_lines_random(

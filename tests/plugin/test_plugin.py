@@ -230,13 +230,20 @@ def test_rejected_credentials_stop_the_run(
         result = run(project, server, "--glm-concurrency=1")
     finally:
         server.api_key = None
-    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert result.ret == 6  # API errors (docs: exit codes)
     outcomes = result.parseoutcomes()
-    assert outcomes.get("failed") == 1
+    assert (
+        outcomes.get("errors", outcomes.get("error")) == 1
+    )  # the first item; the run stopped there
     assert "passed" not in outcomes
+    assert "failed" not in outcomes
     result.stdout.re_match_lines(
-        [r".*Interrupted: glm-harness: the endpoint refused the credentials.*401.*"]
+        [
+            r"error: the endpoint refused the credentials: HTTP 401.*",
+            r".*Interrupted: glm-harness: the endpoint refused the credentials.*401.*",
+        ]
     )
+    assert len(server.requests) == 1
     assert "test-token-wrong" not in result.stdout.str()
 
 
