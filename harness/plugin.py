@@ -261,6 +261,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     if state.update_baselines or state.prune_baselines:
         write_baselines(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    if not state.update_baselines:
+        from harness.summary import decisions
+
+        state.decisions = decisions(state)
     session.exitstatus = exit_code(state, int(exitstatus))
     if state.items or state.run_dir.exists():
         write_summary(state, int(session.exitstatus))

@@ -33,6 +33,7 @@ class RunState:
     baseline_updates: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     suite_paths: dict[str, str] = field(default_factory=dict)  # suite name -> file
     baseline_reports: list[str] = field(default_factory=list)  # one line per file written
+    decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)

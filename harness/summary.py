@@ -37,6 +37,7 @@ def requests_line(stats: dict[str, Any]) -> str:
 def terminal_lines(state: RunState, root: Path) -> list[str]:
     lines = [endpoint_line(state), *summary_lines(state.items), requests_line(state.stats())]
     lines += change_lines(state, root)
+    lines += decision_lines(state.decisions)
     records = state.run_dir / "records.jsonl"
     if records.exists():
         lines.append(f"records: {os.path.relpath(records, root)}")
@@ -60,6 +61,7 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "records": "records.jsonl",
         "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
         "baselines": list(state.baseline_reports),
+        "decisions": state.decisions,
     }
 
 
@@ -101,7 +103,12 @@ def change_lines(state: RunState, root: Path) -> list[str]:
     """Regressions first, then improvements, new items and known failures."""
     changes = Counter(str(item.get("change", "")) for item in state.items)
     lines = []
-    for kind, title in (("regression", "REGRESSIONS"), ("improved", "improved"), ("new", "new")):
+    for kind, title in (
+        ("regression", "REGRESSIONS"),
+        ("worse", "worse than baseline (sampled; see the paired test)"),
+        ("improved", "improved"),
+        ("new", "new"),
+    ):
         ids = sorted(
             f"{item['suite']}::{item['case']}[{item['api']}-{item['effort']}]"
             for item in state.items
@@ -114,7 +121,7 @@ def change_lines(state: RunState, root: Path) -> list[str]:
     if not state.update_baselines and any(changes.values()):
         counts = ", ".join(
             f"{changes[k]} {k}"
-            for k in ("regression", "improved", "known failure", "new")
+            for k in ("regression", "worse", "improved", "known failure", "new")
             if changes[k]
         )
         lines.append(f"against baselines: {counts or 'no changes'}")
@@ -136,11 +143,51 @@ def exit_code(state: RunState, pytest_status: int) -> int:
     ):
         return pytest_status
     failing = any(
-        item["outcome"] in ("fail", "truncated") and item.get("change") != "known failure"
+        item["outcome"] in ("fail", "truncated")
+        and item.get("change") not in ("known failure", "worse")  # xfailed; the paired test gates
         for item in state.items
     )
-    if failing:
+    if failing or any(d["state"] == "regression" for d in state.decisions):
         return FAILED
     if refused or any(item["outcome"] == "error" for item in state.items):
         return API_ERRORS
     return pytest_status
+
+
+def decisions(state: RunState) -> list[dict[str, Any]]:
+    """The paired test per suite x api x effort, for groups with sampled answers (more than
+    one sample per case) and a baseline: regression, no regression, or inconclusive."""
+    from harness.stats import decide
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for item in state.items:
+        if item.get("baseline_outcomes") and item["outcome"] != "error":
+            groups.setdefault((item["suite"], item["api"], item["effort"]), []).append(item)
+    out = []
+    for (suite, api, effort), items in sorted(groups.items()):
+        if all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items):
+            continue  # one sample per case: each item is judged on its own (PRODUCT.md's table)
+        base = [[o == "pass" for o in i["baseline_outcomes"]] for i in items]
+        now = [[o == "pass" for o in i["outcomes"]] for i in items]
+        decision = decide(base, now)
+        out.append({
+            "suite": suite, "api": api, "effort": effort, "state": decision.state,
+            "p_value": decision.p_value, "delta": decision.delta,
+            "interval": list(decision.interval), "method": decision.method,
+            "cases": decision.cases, "more_samples": decision.more_samples,
+            "reason": decision.reason,
+        })  # fmt: skip
+    return out
+
+
+def decision_lines(found: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for d in sorted(found, key=lambda d: (d["state"] != "regression", d["state"])):
+        label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
+        more = ""
+        if d["state"] == "inconclusive" and d["more_samples"]:
+            more = f" (about {d['more_samples']} more samples per case would decide)"
+        lines.append(
+            f"paired test {label}: {d['suite']} [{d['api']}-{d['effort']}]: {d['reason']}{more}"
+        )
+    return lines

@@ -16,7 +16,9 @@ stall before the normal answer, a malformed 200 body, or a 200 carrying an error
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import random
 import re
 import socket
 import struct
@@ -108,6 +110,11 @@ class Rule:
     delay: float = 0.0  # seconds to wait before answering
     old_incomplete: bool = False  # responses: say "completed" although truncated (old vLLM)
     raw: str | None = None  # send this body verbatim with ``status`` (malformed JSON, ...)
+    # A model that is right only sometimes: with ``accuracy`` set, each reply is ``answer``
+    # with that probability, else ``wrong_answer``; draws come from random.Random(seed).
+    accuracy: float | None = None
+    wrong_answer: str = "I don't know."
+    seed: int = 0
     # Served, in order, to the first len(faults) matching requests; then answers as above.
     faults: list[Fault] | None = None
 
@@ -149,6 +156,7 @@ class ScriptedServer:
         self._requests: list[RecordedRequest] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._rngs: dict[int, random.Random] = {}
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()  # wakes stalling handlers on stop()
         # id(rule) -> (rule, faults served); holding the rule keeps its id from being reused
@@ -198,6 +206,7 @@ class ScriptedServer:
             self._requests.clear()
             self._faults_served.clear()
             self._max_in_flight = 0
+            self._rngs.clear()
 
     def start(self) -> ScriptedServer:
         httpd = _HTTPServer(self._address, _Handler)
@@ -321,6 +330,11 @@ class ScriptedServer:
             return _Reply(rule.status, rule.raw.encode())
         if rule.status != 200:
             return _error_reply(rule.status, rule.error_shape, rule.error_message)
+        if rule.accuracy is not None:
+            with self._lock:
+                draw = self._rngs.setdefault(id(rule), random.Random(rule.seed)).random()
+            if draw >= rule.accuracy:
+                rule = dataclasses.replace(rule, answer=rule.wrong_answer)
         return _Reply(200, self._success_body(rule, api, body, prompt))
 
     def _success_body(self, rule: Rule, api: str, body: dict[str, Any], prompt: str) -> bytes:
@@ -341,6 +355,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: _HTTPServer
 
     def setup(self) -> None:
