@@ -43,6 +43,8 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
     ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
     ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
     ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
+    ("--glm-changed-since", None, {"help": "run only suites whose files changed since GITREF"}),
+    ("--glm-report", None, {"help": "write a Markdown report (PR comment, step summary)"}),
 ]
 INI_DEFAULTS = {
     "glm_concurrency": "8",
@@ -122,6 +124,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "glm_run_id" in workerinput:
         state.run_id = workerinput["glm_run_id"]  # one run folder for all xdist workers
     config.stash[STATE] = state
+    ref = config.getoption("glm_changed_since")
+    if ref:
+        from harness.changes import select
+
+        suites = sorted(p for p in suites_dir.rglob("*") if p.suffix in SUITE_SUFFIXES)
+        try:
+            state.selection = select(suites, root=root, evals_dir=state.evals_dir, ref=ref)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(ItemCollector(state), "glm-harness-items")
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(suites_dir)]
@@ -183,9 +194,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     if state.suites_dir not in file_path.parents and file_path.resolve() not in state.explicit:
         return None
+    if state.selection is not None and file_path not in state.selection.selected:
+        return None  # --glm-changed-since: nothing it uses changed
     from harness.collect import SuiteFile
 
     return SuiteFile.from_parent(parent, path=file_path)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    """--glm-changed-since: which suites were selected, and why."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.selection is None:
+        return None
+    from harness.changes import describe
+
+    return describe(state.selection, str(config.getoption("glm_changed_since")), config.rootpath)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -265,9 +288,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from harness.summary import decisions
 
         state.decisions = decisions(state)
-    session.exitstatus = exit_code(state, int(exitstatus))
+    status = int(exitstatus)
+    if state.selection is not None and not state.selection.selected and status == 5:
+        status = 0  # --glm-changed-since found no suite to run: nothing can have regressed
+    session.exitstatus = exit_code(state, status)
     if state.items or state.run_dir.exists():
         write_summary(state, int(session.exitstatus))
+    report = session.config.getoption("glm_report")
+    if report:
+        from harness.summary import write_markdown
+
+        target = session.config.invocation_params.dir / report
+        write_markdown(state, target, int(session.exitstatus))
 
 
 @pytest.hookimpl(optionalhook=True)

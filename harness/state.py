@@ -13,6 +13,7 @@ from harness.records import RecordWriter, new_run_id
 from harness.settings import Settings
 
 if TYPE_CHECKING:
+    from harness.changes import Selection
     from harness.local import LocalServer
 
 
@@ -34,6 +35,7 @@ class RunState:
     suite_paths: dict[str, str] = field(default_factory=dict)  # suite name -> file
     baseline_reports: list[str] = field(default_factory=list)  # one line per file written
     decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
+    selection: Selection | None = None  # --glm-changed-since
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)

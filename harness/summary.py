@@ -191,3 +191,20 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
             f"paired test {label}: {d['suite']} [{d['api']}-{d['effort']}]: {d['reason']}{more}"
         )
     return lines
+
+
+def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
+    """--glm-report FILE.md: the run as Markdown for a PR comment or a step summary."""
+    from harness.markdown import markdown_report
+
+    text = markdown_report(
+        state.items,
+        run_id=state.run_id,
+        endpoint=state.settings.base_url,
+        model=state.settings.model,
+        requests=state.stats(),
+        baseline_lines=state.baseline_reports,
+        decisions=state.decisions,
+        exit_status=exitstatus,
+    )
+    write_atomic(target, text)
