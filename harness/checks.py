@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from harness import checks_data, checks_run, checks_text
+from harness import checks_data, checks_run, checks_text, checks_user
 from harness.checks_base import CheckContext, Factory, check_pointer, join_path, select
 from harness.errors import CheckSpecError
 from harness.jsontext import as_text
@@ -99,7 +99,7 @@ def reasoning(
 
     def run(subject: Subject) -> CheckResult:
         text = subject.completion.reasoning
-        on_reasoning = Subject(text=text, value=text, completion=subject.completion)
+        on_reasoning = replace(subject, text=text, value=text)
         results = tuple(check(on_reasoning) for check in built)
         passed = all(r.passed for r in results)
         detail = "" if passed else f"in reasoning: {_failures(results)}"
@@ -122,7 +122,7 @@ def json_(*, ctx: CheckContext, pointer: str = "", **nested: Any) -> Check:
             return CheckResult("json", False, why, why)
         if inner is None:
             return CheckResult("json", True, value)
-        child = inner(Subject(text=as_text(value), value=value, completion=subject.completion))
+        child = inner(replace(subject, text=as_text(value), value=value))
         detail = "" if child.passed else f"at {pointer or '/'}: {child.name}: {child.detail}"
         return CheckResult("json", child.passed, value, detail, children=(child,))
 
@@ -138,6 +138,7 @@ CHECKS: dict[str, Factory] = {
     "contains_all": checks_text.contains_all,
     "regex": checks_text.regex,
     "fuzzy": checks_text.fuzzy,
+    "baseline": checks_text.baseline,
     "length": checks_text.length,
     "number": checks_data.number,
     "json_schema": checks_data.json_schema,
@@ -145,6 +146,7 @@ CHECKS: dict[str, Factory] = {
     "finished": checks_run.finished,
     "latency_ms": checks_run.latency_ms,
     "tokens": checks_run.tokens,
+    "python": checks_user.python,
     "reasoning": reasoning,
     "not": not_,
     "all": all_,
@@ -161,10 +163,12 @@ _SHORTHAND: dict[str, str] = {
     "contains_all": "values",
     "regex": "pattern",
     "fuzzy": "value",
+    "baseline": "min",
     "number": "value",
     "json_schema": "schema",
     "finished": "value",
     "latency_ms": "max",
+    "python": "function",
     "reasoning": "checks",
     "not": "check",
     "all": "checks",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.errors import CheckSpecError
@@ -21,9 +22,10 @@ NO_JSON = "no JSON found in answer"
 class CheckContext:
     """What building a check may need from outside: ``load_schema(path)`` loads a JSON
     Schema file under evals/ and raises ``TemplateError`` if it is missing, outside evals/
-    or not JSON."""
+    or not JSON; ``project_root`` is where ``python`` checks find their functions."""
 
     load_schema: Callable[[str], Mapping[str, Any]]
+    project_root: Path | None = None
 
 
 def join_path(prefix: str, sub: str) -> str:

@@ -1,4 +1,5 @@
-"""Checks on the answer's text: equality, substrings, regex, fuzzy similarity, length."""
+"""Checks on the answer's text: equality, substrings, regex, fuzzy similarity (also to the
+baseline's answer), length."""
 
 from __future__ import annotations
 
@@ -211,5 +212,32 @@ def length(
                 relation = "<" if kind == "min" else ">"
                 problems.append(f"{count} {unit} {relation} {key} {bound}")
         return CheckResult("length", not problems, counts, "; ".join(problems))
+
+    return run
+
+
+def baseline(*, min: float = 80, scorer: str = "ratio", ignore_case: bool = True) -> Check:
+    """rapidfuzz ``scorer`` similarity (0-100) between the answer and the baseline's answer
+    (both after ``extract``) is at least ``min``; observed is the score. ``ratio`` (the
+    default, as for ``fuzzy``) scores the whole text, so added or dropped words count
+    against it. With no baseline answer yet the check passes with observed ``None``."""
+    if not 0 <= min <= 100:
+        raise CheckSpecError("min", f"{min} is outside 0-100")
+    if scorer not in SCORERS:
+        raise CheckSpecError("scorer", f"unknown scorer {scorer!r}; allowed: {', '.join(SCORERS)}")
+    score_of = SCORERS[scorer]
+    processor = default_process if ignore_case else None
+    threshold = min
+
+    def run(subject: Subject) -> CheckResult:
+        if subject.baseline is None:
+            return CheckResult("baseline", True, None, "no baseline answer yet")
+        score = float(score_of(subject.baseline, subject.text, processor=processor))
+        passed = score >= threshold
+        detail = ""
+        if not passed:
+            was = short(subject.baseline)
+            detail = f"score {score:.1f} < min {threshold:g} against the baseline answer {was}"
+        return CheckResult("baseline", passed, round(score, 1), detail)
 
     return run

@@ -31,7 +31,9 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
     status = EXIT_OK
     for file in files:
         try:
-            suite = load_suite(file, evals_dir=Path(evals), display=file.as_posix())
+            suite = load_suite(
+                file, evals_dir=Path(evals), display=file.as_posix(), project_root=Path.cwd()
+            )
         except SuiteError as exc:
             out.extend(str(p) for p in exc.problems)
             status = EXIT_INVALID

@@ -33,7 +33,12 @@ class SuiteFile(pytest.File):
             else str(self.path)
         )
         try:
-            suite = load_suite(self.path, evals_dir=state.evals_dir, display=display)
+            suite = load_suite(
+                self.path,
+                evals_dir=state.evals_dir,
+                display=display,
+                project_root=self.config.rootpath,
+            )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         settings = state.settings
@@ -94,10 +99,17 @@ class CaseItem(pytest.Item):
             "effort": self.effort,
         }
 
+        baseline_answer: str | None = None  # for `baseline` checks; read here, on the main thread
+        if not state.update_baselines:
+            key = entry_key(self.case.id, self.api, self.effort)
+            known = state.baseline(self.suite.name).entries.get(key)
+            answer = known.get("answer") if known else None
+            baseline_answer = answer if isinstance(answer, str) and answer else None
+
         def graded(index: int) -> Callable[[Completion, int], SampleResult]:
             def then(completion: Completion, attempts: int) -> SampleResult:
                 # runs on the engine's thread as soon as the answer is in
-                result = grade(self.case, completion, index)
+                result = grade(self.case, completion, index, baseline_answer=baseline_answer)
                 state.record(sample_record(where, request, result, attempts))
                 return result
 

@@ -9,28 +9,39 @@ from dataclasses import dataclass
 from harness.models import Case, CheckResult, Completion, Outcome, SampleResult, Subject
 
 
-def grade(case: Case, completion: Completion, index: int = 0) -> SampleResult:
-    """Grade one sample. Errors and truncations are outcomes of their own, not check failures."""
+def grade(
+    case: Case, completion: Completion, index: int = 0, *, baseline_answer: str | None = None
+) -> SampleResult:
+    """Grade one sample. Errors and truncations are outcomes of their own, not check failures.
+    ``baseline_answer`` is the answer kept in the baseline (``None`` when there is none); the
+    case's ``extract`` applies to it as to the new answer, for the ``baseline`` check."""
     if completion.error is not None:
         return SampleResult(index, "error", 0.0, completion)
     if completion.truncated:
         return SampleResult(index, "truncated", 0.0, completion)
-    text = completion.answer
-    extracted: str | None = None
-    if case.extract is not None:
-        match = case.extract.search(text)
-        extracted = (
-            None if match is None else (match.group(1) if match.groups() else match.group(0))
-        )
-        text = extracted or ""
+    text, extracted = _extract(case, completion.answer)
+    baseline = None if baseline_answer is None else _extract(case, baseline_answer)[0]
     results = tuple(
-        _weighted(bound.run(Subject(text=text, value=text, completion=completion)), bound.weight)
+        _weighted(
+            bound.run(Subject(text=text, value=text, completion=completion, baseline=baseline)),
+            bound.weight,
+        )
         for bound in case.checks
     )
     total = sum(r.weight for r in results)
     score = 1.0 if total == 0 else sum(r.weight for r in results if r.passed) / total
     passed = all(r.passed for r in results) if case.threshold is None else score >= case.threshold
     return SampleResult(index, "pass" if passed else "fail", score, completion, results, extracted)
+
+
+def _extract(case: Case, answer: str) -> tuple[str, str | None]:
+    """``(text the checks see, what extract matched)``: the answer itself without
+    ``extract``; the match (its first group if any) with it, ``""`` when it does not match."""
+    if case.extract is None:
+        return answer, None
+    match = case.extract.search(answer)
+    extracted = None if match is None else (match.group(1) if match.groups() else match.group(0))
+    return extracted or "", extracted
 
 
 def _weighted(result: CheckResult, weight: float) -> CheckResult:

@@ -46,11 +46,13 @@ class Completion:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """What a check looks at: ``text`` (the answer after ``extract``), ``value`` (a JSON
-    value when a pointer selected one, else the text) and the whole completion."""
+    value when a pointer selected one, else the text), the whole completion and
+    ``baseline``, the baseline's answer after ``extract`` (``None`` when there is none yet)."""
 
     text: str
     value: Any
     completion: Completion
+    baseline: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
         evals_dir=root / str(config.getini("glm_evals_dir")),
         suites_dir=suites_dir,
         results_dir=root / _value(config, "glm_results"),
+        root=root,
         update_baselines=bool(config.getoption("glm_update_baselines")),
         prune_baselines=bool(config.getoption("glm_prune_baselines")),
         explicit=frozenset(

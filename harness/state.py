@@ -25,6 +25,7 @@ class RunState:
     evals_dir: Path
     suites_dir: Path
     results_dir: Path
+    root: Path | None = None  # pytest's rootdir: the project (python checks import from it)
     explicit: frozenset[Path] = frozenset()
     run_id: str = field(default_factory=new_run_id)
     items: list[dict[str, Any]] = field(default_factory=list)  # one summary per finished item

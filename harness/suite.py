@@ -49,7 +49,13 @@ def _validator() -> jsonschema.protocols.Validator:
     return cls(suite_schema())
 
 
-def load_suite(path: FsPath, *, evals_dir: FsPath, display: str | None = None) -> Suite:
+def load_suite(
+    path: FsPath,
+    *,
+    evals_dir: FsPath,
+    display: str | None = None,
+    project_root: FsPath | None = None,
+) -> Suite:
     """Load one suite file. Raises ``SuiteError`` listing every problem found in it."""
     filename = display or str(path)
     try:
@@ -64,7 +70,7 @@ def load_suite(path: FsPath, *, evals_dir: FsPath, display: str | None = None) -
     if not isinstance(located.data, dict):
         got = type(located.data).__name__
         raise SuiteError([Problem(filename, 1, "", f"a suite is a mapping, got {got}")])
-    builder = _Builder(located, filename, Templates(evals_dir))
+    builder = _Builder(located, filename, Templates(evals_dir), project_root)
     suite = builder.build(default_name=path.stem)
     if builder.problems:
         raise SuiteError(builder.problems)
@@ -72,7 +78,14 @@ def load_suite(path: FsPath, *, evals_dir: FsPath, display: str | None = None) -
 
 
 class _Builder:
-    def __init__(self, located: Located, filename: str, templates: Templates) -> None:
+    def __init__(
+        self,
+        located: Located,
+        filename: str,
+        templates: Templates,
+        project_root: FsPath | None = None,
+    ) -> None:
+        self.project_root = project_root
         self.located = located
         self.filename = filename
         self.templates = templates
@@ -266,7 +279,7 @@ class _Builder:
             files.add(name)
             return schema
 
-        ctx = CheckContext(load_schema=load_schema)
+        ctx = CheckContext(load_schema=load_schema, project_root=self.project_root)
         for j, item in enumerate(raw):
             where = (*at, j)
             if not isinstance(item, dict) or not self.clean(where):

@@ -85,17 +85,18 @@ def write_baselines(state: RunState, *, interrupted: bool) -> None:
         set(state.suite_paths) if state.prune_baselines else set()
     )
     for suite in sorted(suites):
-        path = state.suite_paths.get(suite)
-        try:
-            cases = load_suite(Path(path), evals_dir=state.evals_dir).cases if path else ()
-        except SuiteError:
-            cases = ()
         baseline = BaselineFile.load(state.baselines_dir, suite)
         if baseline.problem is not None:
             state.baseline_reports.append(f"baselines: {baseline.problem}; not touched")
             continue
+        path = state.suite_paths.get(suite)
+        try:
+            cases = load_suite(Path(path or ""), evals_dir=state.evals_dir, project_root=state.root)
+            known = known_keys(cases.cases)
+        except SuiteError:
+            known = set(baseline.entries)  # cannot tell what exists: call nothing unused
         updates = state.baseline_updates.get(suite, {})
-        report = apply_updates(baseline, updates, known_keys(cases), prune=state.prune_baselines)
+        report = apply_updates(baseline, updates, known, prune=state.prune_baselines)
         state.baseline_reports.append(report.line())
 
 

@@ -3,11 +3,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import yaml  # noqa: F401  (see below)
 
-# pytester's in-process runs drop the modules a run imported once it ends; PyYAML's C
+# pytester's in-process runs forget the modules a run imported once it ends. PyYAML's C
 # extension cannot be imported twice in one process (it keeps the first import's node
-# classes), so it is imported here, once, for the whole session.
+# classes), and a harness module imported by one run but kept by another would hold classes
+# (such as CheckSpecError) the next run's modules do not recognise. So they are imported
+# here, once, for the whole session.
+import yaml  # noqa: F401
+
+import harness.changes
+import harness.collect
+import harness.markdown
+import harness.summary  # noqa: F401
 from tests.server.app import ScriptedServer
 
 # --- scripted OpenAI-compatible server (tests/server) ---------------------------------

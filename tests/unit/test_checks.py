@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +16,8 @@ from harness.checks import CHECKS, CheckContext, build_check
 from harness.checks_data import find_numbers
 from harness.checks_text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
-from harness.models import CheckResult, Completion, Subject, Usage
+from harness.grading import grade
+from harness.models import BoundCheck, Case, CheckResult, Completion, Message, Subject, Usage
 
 PERSON = {
     "type": "object",
@@ -55,6 +57,7 @@ def subject(
     truncated: bool = False,
     latency_ms: float = 1500.0,
     usage: Usage | None = None,
+    baseline: str | None = None,
 ) -> Subject:
     """A top-level subject: the value is the text, as when no pointer selected one."""
     completion = Completion(
@@ -66,7 +69,7 @@ def subject(
         latency_ms=latency_ms,
         status=200,
     )
-    return Subject(text=answer, value=answer, completion=completion)
+    return Subject(text=answer, value=answer, completion=completion, baseline=baseline)
 
 
 def run(spec: Mapping[str, Any], answer: Subject | str) -> CheckResult:
@@ -161,6 +164,47 @@ ROWS = [
         PERSON_JSON, False, None, "no value at /nick"),
     row("fuzzy-pointer-no-json", {"fuzzy": {"value": "x", "pointer": "/name"}}, "Ada", False, None,
         "no JSON found in answer"),
+    # baseline: similarity to the baseline's answer; no baseline yet passes
+    row("baseline-none-yet", {"baseline": 80}, "anything", True, None, "no baseline answer yet"),
+    row("baseline-none-yet-min-100", {"baseline": 100}, "", True, None, "no baseline answer yet"),
+    row("baseline-same", {"baseline": 80}, subject("Paris", baseline="Paris"), True, 100.0),
+    row("baseline-drifted", {"baseline": 80}, subject("Lyon is the answer", baseline="Paris"),
+        False, 17.4, "score 17.4 < min 80 against the baseline answer 'Paris'"),
+    row("baseline-default-min-80", {"baseline": {}}, subject("Paris, France", baseline="Paris"),
+        False, 55.6, "< min 80"),
+    row("baseline-min-0", {"baseline": 0}, subject("", baseline="Paris"), True, 0.0),
+    row("baseline-min-100-exact", {"baseline": {"min": 100}},
+        subject("Ada Lovelace", baseline="Ada Lovelace"), True, 100.0),
+    row("baseline-min-100-near", {"baseline": {"min": 100}},
+        subject("Ada Lovelac", baseline="Ada Lovelace"), False, 95.7, "score 95.7 < min 100"),
+    row("baseline-empty-both", {"baseline": 100}, subject("", baseline=""), True, 100.0),
+    row("baseline-ignores-case", {"baseline": 100}, subject("PARIS", baseline="paris"), True,
+        100.0),
+    row("baseline-case-sensitive", {"baseline": {"ignore_case": False, "min": 60}},
+        subject("ada", baseline="Ada"), True, 66.7),
+    row("baseline-case-sensitive-fails", {"baseline": {"ignore_case": False, "min": 100}},
+        subject("ada", baseline="Ada"), False, 66.7, "score 66.7 < min 100"),
+    row("baseline-ratio-counts-added-words", {"baseline": 80},
+        subject("The answer is Paris", baseline="Paris"), False, 41.7, "< min 80"),
+    row("baseline-token-set", {"baseline": {"scorer": "token_set_ratio"}},
+        subject("The answer is Paris", baseline="Paris"), True, 100.0),
+    row("baseline-not-drifted", {"not": {"baseline": 90}}, subject("Lyon", baseline="Paris"),
+        True, 0.0),
+    row("baseline-not-same", {"not": {"baseline": 90}}, subject("Paris", baseline="Paris"),
+        False, 100.0, "baseline passed but must not"),
+    row("baseline-not-none-yet", {"not": {"baseline": 90}}, "Paris", False, None,
+        "baseline passed but must not"),
+    row("baseline-in-all", {"all": [{"contains": "Paris"}, {"baseline": 90}]},
+        subject("Paris!", baseline="Paris"), True, "2/2 passed"),
+    row("baseline-in-all-fails", {"all": [{"contains": "Paris"}, {"baseline": 90}]},
+        subject("Paris, of course", baseline="Paris"), False, "1/2 passed",
+        "baseline: score 47.6 < min 90"),
+    row("baseline-in-any-none-yet", {"any": [{"contains": "Rome"}, {"baseline": 90}]}, "Paris",
+        True, "1/2 passed"),
+    row("baseline-in-json", {"json": {"pointer": "/city", "baseline": 90}},
+        subject('{"city": "Paris"}', baseline="Paris"), True, "Paris"),
+    row("baseline-in-reasoning", {"reasoning": {"baseline": 90}},
+        subject("x", reasoning="Paris", baseline="Paris"), True, "1/1 passed"),
     # number
     row("number-exact", {"number": 5}, "2 + 3 = 5", True, 5),
     row("number-last-by-default", {"number": 5}, "5 apples and 7 pears", False, 7,
@@ -317,7 +361,7 @@ def test_check(
     assert type(result.observed) is type(observed)
     assert result.weight == 1.0
     if passed:
-        assert result.detail == ""
+        assert result.detail == detail
     else:
         assert detail
         assert detail in result.detail
@@ -334,16 +378,17 @@ def test_every_registered_check_has_a_row() -> None:
                 found |= names(item)
         return found
 
+    # `python` needs a package on disk: tests/unit/test_checks_user.py has its rows.
     top_level = {next(iter(p.values[0])) for p in ROWS}
-    assert set(CHECKS) - top_level == set()
-    assert set().union(*(names(p.values[0]) for p in ROWS)) == set(CHECKS)
+    assert set(CHECKS) - top_level == {"python"}
+    assert set().union(*(names(p.values[0]) for p in ROWS)) == set(CHECKS) - {"python"}
 
 
 def test_registry_has_exactly_this_issues_checks() -> None:
     assert set(CHECKS) == {
         "equals", "one_of", "contains", "icontains", "contains_any", "contains_all", "regex",
         "fuzzy", "length", "number", "json_schema", "json", "finished", "latency_ms", "tokens",
-        "reasoning", "not", "all", "any",
+        "reasoning", "not", "all", "any", "baseline", "python",
     }  # fmt: skip
 
 
@@ -394,6 +439,61 @@ def test_reasoning_children_run_on_reasoning() -> None:
     ]
 
 
+def graded_case(*specs: Mapping[str, Any], extract: str | None = None) -> Case:
+    checks = []
+    for spec in specs:
+        name, check = build_check(spec, CTX)
+        checks.append(BoundCheck(name, 1.0, 1, check))
+    return Case(
+        id="c",
+        line=1,
+        messages=(Message("user", "hi"),),
+        apis=("chat",),
+        efforts=("default",),
+        params={},
+        samples=1,
+        min_pass_rate=1.0,
+        threshold=None,
+        checks=tuple(checks),
+        extract=None if extract is None else re.compile(extract),
+    )
+
+
+def test_grade_gives_every_check_the_baseline_answer() -> None:
+    case = graded_case({"baseline": 90}, {"json": {"pointer": "/city", "baseline": 90}},
+                       {"not": {"all": [{"baseline": 100}]}})  # fmt: skip
+    answer = subject('{"city": "Paris"}').completion
+    result = grade(case, answer, baseline_answer="Paris")
+    top, in_json, negated = result.checks
+    assert (top.passed, top.observed) == (False, 55.6)
+    assert (in_json.passed, in_json.children[0].observed) == (True, 100.0)
+    assert negated.passed
+    assert negated.children[0].children[0].observed == 55.6
+
+
+def test_grade_without_baseline_answer_passes_baseline() -> None:
+    result = grade(graded_case({"baseline": 100}), subject("Paris").completion)
+    assert result.outcome == "pass"
+    assert [(c.passed, c.observed, c.detail) for c in result.checks] == [
+        (True, None, "no baseline answer yet")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("baseline_answer", "observed"),
+    [
+        pytest.param("Sure. ANSWER: Paris", 100.0, id="extracted-from-both"),
+        pytest.param("Paris", 0.0, id="baseline-without-the-marker-is-empty-then-0"),
+    ],
+)
+def test_grade_extracts_the_baseline_answer_too(baseline_answer: str, observed: float) -> None:
+    case = graded_case({"baseline": 100}, extract=r"ANSWER: (\w+)")
+    result = grade(case, subject("Let me think. ANSWER: Paris").completion,
+                   baseline_answer=baseline_answer)  # fmt: skip
+    assert result.extracted == "Paris"
+    assert result.checks[0].observed == observed
+
+
 @pytest.mark.parametrize(
     ("text", "numbers"),
     [
@@ -425,8 +525,18 @@ ERRORS = [
     ("not-a-mapping", "contains", "", "a check is a mapping"),
     ("two-keys", {"contains": "a", "regex": "b"}, "", "exactly one key"),
     ("unknown-check", {"nope": 1}, "nope", "unknown check; allowed: all, any"),
-    ("no-baseline-yet", {"baseline": {"min": 80}}, "baseline", "unknown check"),
-    ("no-python-yet", {"python": "mod:fn"}, "python", "unknown check"),
+    ("baseline-min-over", {"baseline": 120}, "baseline", "120 is outside 0-100"),
+    ("baseline-min-under", {"baseline": {"min": -1}}, "baseline.min", "-1 is outside 0-100"),
+    ("baseline-scorer", {"baseline": {"scorer": "jaro"}}, "baseline.scorer",
+     "unknown scorer 'jaro'; allowed: ratio, partial_ratio"),
+    ("baseline-value", {"baseline": {"value": "Paris"}}, "baseline.value",
+     "unknown key; allowed: min, scorer, ignore_case"),
+    ("baseline-nested", {"all": [{"baseline": {"min": 101}}]}, "all[0].baseline.min",
+     "outside 0-100"),
+    ("python-no-project-root", {"python": "mod:fn"}, "python",
+     "python checks need the project root"),
+    ("python-nested-no-project-root", {"not": {"python": {"function": "mod:fn"}}}, "not.python",
+     "python checks need the project root"),
     ("nested-weight", {"all": [{"contains": "a", "weight": 2}]}, "all[0].weight",
      "only allowed on a case's own checks"),
     ("unknown-param", {"fuzzy": {"value": "a", "threshold": 3}}, "fuzzy.threshold",
