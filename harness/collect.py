@@ -102,7 +102,7 @@ class CaseItem(pytest.Item):
         baseline_answer: str | None = None  # for `baseline` checks; read here, on the main thread
         if not state.update_baselines:
             key = entry_key(self.case.id, self.api, self.effort)
-            known = state.baseline(self.suite.name).entries.get(key)
+            known, _ = state.baseline_entry(self.suite.name, key)
             answer = known.get("answer") if known else None
             baseline_answer = answer if isinstance(answer, str) and answer else None
 
@@ -173,7 +173,9 @@ class CaseItem(pytest.Item):
         """The outcome against the baseline: known failures xfail, regressions fail with
         the baseline answer beside the new one, new items are judged on their checks."""
         key = entry_key(self.case.id, self.api, self.effort)
-        known = state.baseline(self.suite.name).entries.get(key)
+        known, unused = state.baseline_entry(self.suite.name, key)
+        if unused is not None:
+            summary["baseline_note"] = unused
         summary["change"] = how = change(known, result.outcome)
         if known is not None:
             summary["baseline_outcomes"] = list(known.get("outcomes", []))

@@ -54,6 +54,14 @@ class RunState:
     def loaded_baselines(self) -> list[BaselineFile]:
         return list(self._baselines.values())
 
+    def baseline_entry(self, suite: str, key: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The baseline entry to judge against, or None with the reason it is not used: an
+        entry recorded with another model says nothing about this one."""
+        entry = self.baseline(suite).entries.get(key)
+        if entry is not None and entry.get("model") != self.settings.model:
+            return None, f"its baseline is for model {entry.get('model')!r}"
+        return entry, None
+
     def baseline(self, suite: str) -> BaselineFile:
         """The suite's baseline, read once per run."""
         if suite not in self._baselines:

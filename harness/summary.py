@@ -126,6 +126,10 @@ def change_lines(state: RunState, root: Path) -> list[str]:
             if changes[k]
         )
         lines.append(f"against baselines: {counts or 'no changes'}")
+    other = sorted({str(i["baseline_note"]) for i in state.items if i.get("baseline_note")})
+    if other:
+        count = sum(1 for i in state.items if i.get("baseline_note"))
+        lines.append(f"baselines: {count} items judged as new: {'; '.join(other)}")
     problems = [b.problem for b in state.loaded_baselines() if b.problem]
     lines += [f"baselines: {p}" for p in problems]
     lines += [
@@ -148,7 +152,7 @@ def exit_code(state: RunState, pytest_status: int) -> int:
         and item.get("change") not in ("known failure", "worse")  # xfailed; the paired test gates
         for item in state.items
     )
-    if failing or any(d["state"] == "regression" for d in state.decisions):
+    if failing or any(d["state"] == "regression" and d["gates"] for d in state.decisions):
         return FAILED
     if refused or any(item["outcome"] == "error" for item in state.items):
         return API_ERRORS
@@ -156,8 +160,10 @@ def exit_code(state: RunState, pytest_status: int) -> int:
 
 
 def decisions(state: RunState) -> list[dict[str, Any]]:
-    """The paired test per suite x api x effort, for groups with sampled answers (more than
-    one sample per case) and a baseline: regression, no regression, or inconclusive."""
+    """The paired test per suite x api x effort with a baseline: regression, no regression,
+    or inconclusive. It gates the run for sampled answers (more than one sample per case);
+    with one sample per case each item is judged on its own (PRODUCT.md's table) and the
+    exact McNemar test is reported for information."""
     from harness.stats import decide
 
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -166,8 +172,7 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
             groups.setdefault((item["suite"], item["api"], item["effort"]), []).append(item)
     out = []
     for (suite, api, effort), items in sorted(groups.items()):
-        if all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items):
-            continue  # one sample per case: each item is judged on its own (PRODUCT.md's table)
+        single = all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items)
         base = [[o == "pass" for o in i["baseline_outcomes"]] for i in items]
         now = [[o == "pass" for o in i["outcomes"]] for i in items]
         decision = decide(base, now)
@@ -176,7 +181,7 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
             "p_value": decision.p_value, "delta": decision.delta,
             "interval": list(decision.interval), "method": decision.method,
             "cases": decision.cases, "more_samples": decision.more_samples,
-            "reason": decision.reason,
+            "reason": decision.reason, "gates": not single,
         })  # fmt: skip
     return out
 
@@ -185,6 +190,8 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
     lines = []
     for d in sorted(found, key=lambda d: (d["state"] != "regression", d["state"])):
         label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
+        if not d["gates"]:
+            label += " (one sample per case: for information)"
         more = ""
         if d["state"] == "inconclusive" and d["more_samples"]:
             more = f" (about {d['more_samples']} more samples per case would decide)"
@@ -205,7 +212,7 @@ def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
         model=state.settings.model,
         requests=state.stats(),
         baseline_lines=state.baseline_reports,
-        decisions=state.decisions,
+        decisions=[d for d in state.decisions if d["gates"]],  # the ones that decide the run
         exit_status=exitstatus,
     )
     write_atomic(target, text)

@@ -167,3 +167,22 @@ def test_an_unreadable_baseline_is_reported_and_not_overwritten(
     result = run(project, server, "--glm-update-baselines")
     result.stdout.re_match_lines([r"baselines: .*unreadable baseline.*; not touched"])
     assert (project.path / "results" / "baselines" / "math.json").read_text() == "{not json"
+
+
+def test_a_baseline_of_another_model_is_not_compared(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(project, "suites/math.yaml", SUITE)
+    server.rules = [Rule(match="2\\+3", answer="Answer: 5"), Rule(match="pi", answer="Answer: 7")]
+    run(project, server, "--glm-update-baselines", "--glm-model=model-a")
+    server.rules = [Rule(match="2\\+3", answer="Answer: 6"), Rule(match="pi", answer="Answer: 7")]
+    result = run(project, server, "--glm-model=model-b")
+    result.assert_outcomes(
+        passed=1, failed=1
+    )  # judged on checks: `add` fails as new, no REGRESSION
+    assert "REGRESSION" not in result.stdout.str()
+    result.stdout.re_match_lines(
+        [r"baselines: 2 items judged as new: its baseline is for model 'model-a'"]
+    )
+    result = run(project, server, "--glm-model=model-a")
+    result.stdout.re_match_lines([r"REGRESSIONS \(1\): math::add\[chat-default\]"])
