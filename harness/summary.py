@@ -187,17 +187,17 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
 
 
 def decision_lines(found: list[dict[str, Any]]) -> list[str]:
+    """Gating paired tests, regressions first (the reason already says how many more
+    samples would decide an inconclusive one); informational ones only when they see a
+    regression (summary.json keeps them all)."""
     lines = []
     for d in sorted(found, key=lambda d: (d["state"] != "regression", d["state"])):
+        if not d["gates"] and d["state"] != "regression":
+            continue
         label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
         if not d["gates"]:
             label += " (one sample per case: for information)"
-        more = ""
-        if d["state"] == "inconclusive" and d["more_samples"]:
-            more = f" (about {d['more_samples']} more samples per case would decide)"
-        lines.append(
-            f"paired test {label}: {d['suite']} [{d['api']}-{d['effort']}]: {d['reason']}{more}"
-        )
+        lines.append(f"paired test {label}: {d['suite']} [{d['api']}-{d['effort']}]: {d['reason']}")
     return lines
 
 
