@@ -135,8 +135,27 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
     config.pluginmanager.register(ItemCollector(state), "glm-harness-items")
+    _stop_on_sigterm(config)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(suites_dir)]
+
+
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (CI cancelling a job, ``kill``) ends the run like Ctrl-C: records flushed,
+    summary.json marked interrupted, baselines untouched, the local server stopped."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, interrupt)
 
 
 def _value(config: pytest.Config, name: str) -> str:
@@ -336,3 +355,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is not None:
         state.close()
+    previous = config.stash.get(_PREVIOUS_SIGTERM, None)
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous)

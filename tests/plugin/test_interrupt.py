@@ -18,8 +18,9 @@ from tests.server.app import Rule, ScriptedServer
 CASES = 30
 
 
-def test_sigint_leaves_valid_records_and_an_interrupted_summary(
-    tmp_path: Path, server: ScriptedServer
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_leaves_valid_records_and_an_interrupted_summary(
+    tmp_path: Path, server: ScriptedServer, sig: signal.Signals
 ) -> None:
     (tmp_path / "suites").mkdir()
     (tmp_path / "evals").mkdir()
@@ -42,7 +43,7 @@ def test_sigint_leaves_valid_records_and_an_interrupted_summary(
             if files and files[0].read_text().count("\n") >= 4:
                 break
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
