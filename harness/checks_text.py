@@ -14,6 +14,7 @@ from harness.checks_base import check_pointer, check_range, select, short
 from harness.errors import CheckSpecError
 from harness.jsontext import as_text
 from harness.models import Check, CheckResult, Subject
+from harness.regexes import UnsafePattern, compile_safe
 
 SCORERS: dict[str, Callable[..., float]] = {
     "ratio": fuzz.ratio,
@@ -135,9 +136,9 @@ def regex(
         | (re.DOTALL if dotall else 0)
     )
     try:
-        compiled = re.compile(pattern, flags)
-    except re.error as exc:
-        raise CheckSpecError("pattern", f"invalid regular expression {pattern!r}: {exc}") from None
+        compiled = compile_safe(pattern, flags)
+    except UnsafePattern as exc:
+        raise CheckSpecError("pattern", f"{pattern!r}: {exc}") from None
 
     def run(subject: Subject) -> CheckResult:
         match = compiled.search(subject.text)

@@ -21,6 +21,7 @@ import jsonschema
 from harness.checks import CheckContext, build_check
 from harness.errors import CheckSpecError, Problem, SuiteError, TemplateError
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
+from harness.regexes import UnsafePattern, compile_safe
 from harness.schema_errors import problems_from
 from harness.templates import Templates
 from harness.yamlsource import Located, Path, format_path, load_yaml
@@ -242,9 +243,9 @@ class _Builder:
         if key not in owner or not self.clean(where):
             return None
         try:
-            return re.compile(owner[key])
-        except re.error as exc:
-            self.problem(where, f"invalid regular expression: {exc}")
+            return compile_safe(owner[key])
+        except UnsafePattern as exc:
+            self.problem(where, str(exc))
             return None
 
     def structured_output(
