@@ -3,6 +3,8 @@
 glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
 glm-harness validate [SUITE...]      load suites and print every problem; no requests
 glm-harness local [--port N]         serve the local llama.cpp model in the foreground
+glm-harness compare RUN [RUN2]       levels of a setting within a run (--by effort|api),
+                                     or two runs on the same cases; --format text|md|json
 """
 
 from __future__ import annotations
@@ -73,6 +75,21 @@ def _local(port: int | None) -> int:
         server.stop()
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from harness.compare import CompareError, compare_runs, load_run, render
+
+    try:
+        results = Path(args.results)
+        first = load_run(args.run, results)
+        second = load_run(args.run2, results) if args.run2 is not None else None
+        comparisons = compare_runs(first, second, by=args.by, ref=args.ref)
+    except CompareError as exc:
+        sys.stderr.write(f"glm-harness compare: {exc}\n")
+        return EXIT_INVALID
+    sys.stdout.write(render(comparisons, args.format))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glm-harness`` console script."""
     parser = argparse.ArgumentParser(
@@ -88,7 +105,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate.add_argument("--evals", default="evals", help="templates and schemas folder")
     local = commands.add_parser("local", help="serve the local model until Ctrl-C")
     local.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    compare = commands.add_parser(
+        "compare", help="compare efforts or APIs within a run, or two runs, on the same cases"
+    )
+    compare.add_argument("run", help="run folder, its records.jsonl, or a run id")
+    compare.add_argument("run2", nargs="?", help="a second run: compared against RUN")
+    compare.add_argument(
+        "--by",
+        choices=["effort", "api"],
+        default="effort",
+        help="one run: what varies (ignored with RUN2)",
+    )
+    compare.add_argument(
+        "--ref", default=None, help="reference level (default: lowest effort, chat)"
+    )
+    compare.add_argument(
+        "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
+    )
+    compare.add_argument("--results", default="results", help="where run ids are looked up")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        return _compare(args)
     if args.command == "local":
         return _local(args.port)
     if args.command == "run":

@@ -1,0 +1,321 @@
+"""``glm-harness compare``: does a setting change anything? Paired comparisons of run records.
+
+One run: ``by="effort"`` pairs, per suite x API, the reference effort (``ref``, default the
+lowest present in ``EFFORTS`` order) with each other effort; ``by="api"`` pairs, per suite x
+effort, chat (or ``ref``) with the other API. Two runs: the first (reference) against the
+second on the same (suite, case, api, effort); ``by`` and ``ref`` are ignored. Only cases
+with graded samples on both sides count; ``error`` samples are counted, not graded.
+
+Figures are "other - reference":
+- Pass rate over samples on each side. Difference, 95% interval, two-sided p: exact McNemar
+  with Newcombe's paired interval when every case has one sample a side; else the mean
+  per-case pass-rate difference, the sign-flip permutation test, a bootstrap interval.
+- Flips: a case passes when all its samples pass (the default ``min_pass_rate: 1.0``, so
+  flips match what pytest shows).
+- Reasoning tokens as reported; when the server reports 0 or nothing but reasoning text came
+  back, len(text)/4, marked estimated. Mean per-case difference with a bootstrap interval.
+  Mean per-case output tokens difference, p50 latency of each side, truncated samples.
+Verdict: "effect" when p < 0.05 or the reasoning-token interval excludes 0; else "no effect"
+when |mean difference| is under 10% of the reference mean (or both are 0), and the message
+says the endpoint appears to ignore the setting when the requests differ; else "inconclusive".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from tabulate import tabulate
+
+from harness import stats
+from harness.errors import HarnessError
+from harness.models import APIS, EFFORTS
+
+ALPHA = 0.05
+SMALL = 0.10  # a reasoning-length change under 10% of the reference mean is negligible
+CHARS_PER_TOKEN = 4
+RESAMPLES = 2000
+IGNORED = "no measurable effect: the endpoint appears to ignore the setting"
+SAME = "no measurable difference (the requests are identical)"
+HEADERS = ["suite", "shared", "ref -> other", "cases", "pass rate", "diff (95% CI)", "p"]
+HEADERS += ["p->f", "f->p", "reasoning diff", "output diff", "p50 ms", "truncated"]
+Key = tuple[str, ...]  # suite, case, api, effort
+Pairs = Sequence[tuple[Sequence["Sample"], Sequence["Sample"]]]
+
+
+class CompareError(HarnessError):
+    """A run cannot be found or read, a level is unknown, or the sides share no case."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One graded (non-error) record, reduced to what is compared."""
+
+    passed: bool
+    reasoning: float
+    estimated: bool  # reasoning is len(text)/4: the server reported 0 or nothing
+    output: float | None
+    latency_ms: float | None
+    truncated: bool
+    request: str  # path and body as canonical JSON: did both sides ask the same?
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    label: str
+    samples: dict[Key, list[Sample]]  # every key seen, also those whose samples all errored
+    errors: dict[Key, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """One reference level against one other level; field order is the JSON key order."""
+
+    suite: str
+    shared: str  # what both sides have in common: the API, the effort, or "api/effort"
+    ref: str
+    other: str
+    cases: int
+    requests_differ: bool
+    pass_rate_ref: float
+    pass_rate_other: float
+    pass_rate_diff: float
+    pass_rate_ci: tuple[float, float]
+    p_value: float
+    method: str
+    pass_to_fail: list[str]
+    fail_to_pass: list[str]
+    reasoning_tokens_ref: float
+    reasoning_tokens_other: float
+    reasoning_tokens_diff: float
+    reasoning_tokens_ci: tuple[float, float]
+    reasoning_estimated: bool
+    output_tokens_diff: float | None
+    latency_p50_ref_ms: float | None
+    latency_p50_other_ms: float | None
+    latency_p50_diff_ms: float | None
+    truncated_ref: int
+    truncated_other: int
+    errors_ref: int
+    errors_other: int
+    verdict: str  # "effect" | "no effect" | "inconclusive"
+    message: str
+
+
+def _sample(record: dict[str, Any]) -> Sample:
+    def _number(value: object) -> float | None:
+        return None if isinstance(value, bool) or not isinstance(value, int | float) else value
+
+    usage, text = record.get("usage"), record.get("reasoning")
+    usage, text = usage if isinstance(usage, dict) else {}, text if isinstance(text, str) else ""
+    reported = _number(usage.get("reasoning_tokens"))
+    estimated = not reported and bool(text)
+    chars = _number(record.get("reasoning_chars")) or len(text)  # the length before capping
+    return Sample(
+        passed=record["outcome"] == "pass",
+        reasoning=chars / CHARS_PER_TOKEN if estimated else reported or 0.0,
+        estimated=estimated,
+        output=_number(usage.get("output_tokens")),
+        latency_ms=_number(record.get("latency_ms")),
+        truncated=record["outcome"] == "truncated" or record.get("finish") == "length",
+        request=json.dumps(record.get("request"), sort_keys=True, default=str),
+    )
+
+
+def load_run(run: str, results: Path = Path("results")) -> Run:
+    """A run's records by (suite, case, api, effort); ``run`` is a records.jsonl, a run
+    folder, or a run id under ``results/runs``."""
+    found = [Path(run), Path(run, "records.jsonl"), results / "runs" / run / "records.jsonl"]
+    path = next((candidate for candidate in found if candidate.is_file()), None)
+    if path is None:
+        raise CompareError(f"no run {run!r}: no records.jsonl there or in {results / 'runs'}")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path}: cannot read it ({exc})") from None
+    samples: dict[Key, list[Sample]] = defaultdict(list)
+    errors: dict[Key, int] = defaultdict(int)
+    for number, line in ((n, line) for n, line in enumerate(lines, 1) if line.strip()):
+        try:
+            record = json.loads(line)
+            key = tuple(str(record[field]) for field in ("suite", "case", "api", "effort"))
+            graded = samples[key]  # the key exists even when every sample errored
+            errors[key] += record["outcome"] == "error"
+            graded += [] if record["outcome"] == "error" else [_sample(record)]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CompareError(f"{path}:{number}: not a run record ({exc!r})") from None
+    if not samples:
+        raise CompareError(f"{path}: no records")
+    return Run(path.parent.name, dict(samples), dict(errors))
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return math.fsum(values) / len(values) if values else 0.0
+
+
+def _per_case(pairs: Pairs, get: Callable[[Sample], float | None]) -> list[tuple[float, float]]:
+    """Per-case means of both sides, for the cases where both sides report the figure."""
+    means = []
+    for a, b in pairs:
+        known = [[v for s in side if (v := get(s)) is not None] for side in (a, b)]
+        if known[0] and known[1]:
+            means.append((_mean(known[0]), _mean(known[1])))
+    return means
+
+
+def _pass_test(pairs: Pairs) -> tuple[float, tuple[float, float], float, str]:
+    """Difference in pass rate, its 95% interval, the two-sided p, the method."""
+    if all(len(a) == 1 and len(b) == 1 for a, b in pairs):
+        n = len(pairs)
+        both = sum(a[0].passed and b[0].passed for a, b in pairs)
+        dropped = sum(a[0].passed and not b[0].passed for a, b in pairs)
+        gained = sum(b[0].passed and not a[0].passed for a, b in pairs)
+        ci = stats.newcombe_paired_ci(both, dropped, gained, n - both - dropped - gained)
+        return (gained - dropped) / n, ci, stats.mcnemar_exact(dropped, gained), "exact McNemar"
+    diffs = [b - a for a, b in _per_case(pairs, lambda s: float(s.passed))]
+    ci = stats.paired_bootstrap_ci(diffs, resamples=RESAMPLES)
+    p = stats.sign_flip_pvalue(diffs, one_sided=False, resamples=RESAMPLES)
+    return _mean(diffs), ci, p, "sign-flip permutation"
+
+
+def compare_pair(
+    suite: str, shared: str, labels: tuple[str, str], runs: tuple[Run, Run],
+    items: Sequence[tuple[str, Key, Key]],
+) -> Comparison | None:  # fmt: skip
+    """One reference level against one other level on ``items`` (case, ref key, other key);
+    None when no case has graded samples on both sides."""
+    ref, other = runs
+    graded = [(c, ref.samples[a], other.samples[b]) for c, a, b in items]
+    graded = [(c, a, b) for c, a, b in graded if a and b]
+    if not graded:
+        return None
+    pairs = [(a, b) for _, a, b in graded]
+    diff, interval, p, method = _pass_test(pairs)
+    reasoning = _per_case(pairs, lambda s: s.reasoning)
+    r_diffs = [b - a for a, b in reasoning]
+    r_ref, r_diff = _mean(a for a, _ in reasoning), _mean(r_diffs)
+    r_ci = stats.paired_bootstrap_ci(r_diffs, resamples=RESAMPLES)
+    output = [b - a for a, b in _per_case(pairs, lambda s: s.output)]
+    sides = [[s for pair in pairs for s in pair[i]] for i in (0, 1)]
+    latency = [[s.latency_ms for s in side if s.latency_ms is not None] for side in sides]
+    p50 = [stats.percentile(values, 50) for values in latency]
+    estimated = any(s.estimated for side in sides for s in side)
+    differ = any({s.request for s in a} != {s.request for s in b} for a, b in pairs)
+    errors = [sum(ref.errors.get(a, 0) for _, a, _ in items)]
+    errors += [sum(other.errors.get(b, 0) for _, _, b in items)]
+    evidence = (
+        f"p={p:.3g} ({method}); reasoning tokens {r_diff:+.0f} per case (95% CI"
+        f" {r_ci[0]:+.0f}..{r_ci[1]:+.0f}){' est.' if estimated else ''},"
+        f" reference mean {r_ref:.0f}"
+    )
+    what = [f"pass rate {diff:+.2f}"] if p < ALPHA else []
+    share = f" ({r_diff / r_ref:+.0%})" if r_ref else ""
+    what += [] if r_ci[0] <= 0 <= r_ci[1] else [f"reasoning {r_diff:+.0f} tokens{share}"]
+    if what:
+        verdict, message = "effect", f"effect ({', '.join(what)}): {evidence}"
+    elif abs(r_diff) < SMALL * r_ref or r_diff == 0:
+        verdict, message = "no effect", f"{IGNORED if differ else SAME}: {evidence}"
+    else:
+        verdict = "inconclusive"
+        message = f"inconclusive (the reasoning change is not small): {evidence}"
+    if any(errors):
+        message += f" ({errors[0]} -> {errors[1]} error samples left out)"
+    passing = [(c, all(s.passed for s in a), all(s.passed for s in b)) for c, a, b in graded]
+    return Comparison(
+        suite=suite, shared=shared, ref=labels[0], other=labels[1], cases=len(pairs),
+        requests_differ=differ,
+        pass_rate_ref=_mean(s.passed for s in sides[0]),
+        pass_rate_other=_mean(s.passed for s in sides[1]),
+        pass_rate_diff=diff, pass_rate_ci=interval, p_value=p, method=method,
+        pass_to_fail=[c for c, a, b in passing if a and not b],
+        fail_to_pass=[c for c, a, b in passing if b and not a],
+        reasoning_tokens_ref=r_ref, reasoning_tokens_other=_mean(b for _, b in reasoning),
+        reasoning_tokens_diff=r_diff, reasoning_tokens_ci=r_ci, reasoning_estimated=estimated,
+        output_tokens_diff=_mean(output) if output else None,
+        latency_p50_ref_ms=p50[0], latency_p50_other_ms=p50[1],
+        latency_p50_diff_ms=None if p50[0] is None or p50[1] is None else p50[1] - p50[0],
+        truncated_ref=sum(s.truncated for s in sides[0]),
+        truncated_other=sum(s.truncated for s in sides[1]),
+        errors_ref=errors[0], errors_other=errors[1], verdict=verdict, message=message,
+    )  # fmt: skip
+
+
+def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
+    return lambda level: (order.index(level) if level in order else len(order), level)
+
+
+def compare_runs(
+    first: Run, second: Run | None = None, *, by: Literal["effort", "api"] = "effort",
+    ref: str | None = None,
+) -> list[Comparison]:  # fmt: skip
+    """Every comparison: levels within ``first``, or ``first`` against ``second``."""
+    # (suite, shared, ref label, other label) -> [(case, ref key, other key)]
+    plan: dict[tuple[str, str, str, str], list[tuple[str, Key, Key]]] = defaultdict(list)
+    if second is not None:
+        names = (first.label, second.label) if first.label != second.label else ("RUN", "RUN2")
+        rank = _rank(EFFORTS)
+        common = first.samples.keys() & second.samples.keys()
+        for key in sorted(common, key=lambda k: (k[0], k[2], rank(k[3]), k[1])):
+            plan[(key[0], f"{key[2]}/{key[3]}", *names)].append((key[1], key, key))
+    else:
+        order, vary = (EFFORTS, 3) if by == "effort" else (APIS, 2)
+        if ref is not None and ref not in order:
+            raise CompareError(f"--ref {ref!r}: not one of {', '.join(order)} (--by {by})")
+        table: dict[tuple[str, str], dict[str, dict[str, Key]]] = defaultdict(dict)
+        for key in first.samples:  # (suite, the setting that stays) -> level -> case -> key
+            table[(key[0], key[5 - vary])].setdefault(key[vary], {})[key[1]] = key
+        for (suite, shared), levels in sorted(table.items()):
+            base = ref if ref is not None else min(levels, key=_rank(order))
+            for level in sorted(levels, key=_rank(order)):
+                if level != base and base in levels:
+                    common_cases = sorted(levels[base].keys() & levels[level].keys())
+                    items = [(c, levels[base][c], levels[level][c]) for c in common_cases]
+                    plan[(suite, shared, base, level)] = items
+    runs = (first, second if second is not None else first)
+    found = [compare_pair(*where[:2], where[2:], runs, items) for where, items in plan.items()]
+    if not any(found):
+        what = f"--by {by} --ref {ref}" if ref else f"--by {by}"
+        what = "the two runs" if second is not None else what
+        raise CompareError(f"no common cases to compare ({what})")
+    return [c for c in found if c is not None]
+
+
+def _cells(c: Comparison) -> list[object]:
+    ms = "-"
+    if c.latency_p50_ref_ms is not None and c.latency_p50_other_ms is not None:
+        ms = f"{c.latency_p50_ref_ms:.0f} -> {c.latency_p50_other_ms:.0f}"
+        ms += f" ({c.latency_p50_other_ms - c.latency_p50_ref_ms:+.0f})"
+    return [
+        c.suite, c.shared, f"{c.ref} -> {c.other}", c.cases,
+        f"{c.pass_rate_ref:.2f} -> {c.pass_rate_other:.2f}",
+        f"{c.pass_rate_diff:+.2f} ({c.pass_rate_ci[0]:+.2f}..{c.pass_rate_ci[1]:+.2f})",
+        f"{c.p_value:.3g}", len(c.pass_to_fail), len(c.fail_to_pass),
+        f"{c.reasoning_tokens_diff:+.0f}{' est.' if c.reasoning_estimated else ''}",
+        "-" if c.output_tokens_diff is None else f"{c.output_tokens_diff:+.0f}",
+        ms,
+        f"{c.truncated_ref} -> {c.truncated_other}",
+    ]  # fmt: skip
+
+
+def render(comparisons: Sequence[Comparison], fmt: Literal["text", "md", "json"] = "text") -> str:
+    """The comparisons as a table and a line each (text, or Markdown), or as a JSON list."""
+    if fmt == "json":
+        return json.dumps([asdict(c) for c in comparisons], indent=2) + "\n"
+    md = fmt == "md"
+    rows = [[str(x).replace("|", "\\|") if md else x for x in _cells(c)] for c in comparisons]
+    table = tabulate(rows, HEADERS, tablefmt="pipe" if md else "simple", disable_numparse=True)
+    lines = [table, ""]
+    for c in comparisons:
+        title = f"{c.suite} {c.shared}: {c.ref} -> {c.other}"
+        lines.append(f"- **{title}**: {c.message}" if md else f"{title}: {c.message}")
+        for what, ids in (("pass->fail", c.pass_to_fail), ("fail->pass", c.fail_to_pass)):
+            if ids:
+                shown = ", ".join(f"`{i}`" if md else i for i in ids)
+                lines.append(f"  - {what}: {shown}" if md else f"  {what}: {shown}")
+    return "\n".join(lines) + "\n"
