@@ -3,7 +3,8 @@
 The key is the SHA-256 of the whole request: endpoint, API path, every body field (the
 model included) and the sample index. Only good answers are kept: errors and truncated
 answers are fetched again next time. Entries are written atomically; an entry that cannot
-be read (corrupt, from another version) is ignored and refetched.
+be read (corrupt, from another version) is ignored and refetched. An entry keeps the whole
+answer and reasoning, however long (the run records cap them; the cache replays exactly).
 
 Modes: ``use`` (read and write), ``refresh`` (write only), ``off`` (neither), ``only``
 (read only; a miss is an error: offline replay).
@@ -75,4 +76,10 @@ class Cache:
             "request": {"path": request.path, "body": request.body},
             "completion": asdict(replace(completion, cached=False)),
         }
-        write_atomic(self.path(key), json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        try:
+            text = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+            write_atomic(self.path(key), text)
+        except UnicodeEncodeError:
+            # A lone surrogate (a JSON "\ud83d" escape with no pair) has no UTF-8 form:
+            # store \u escapes instead, which read back to exactly the same text.
+            write_atomic(self.path(key), json.dumps(entry, sort_keys=True) + "\n")

@@ -149,10 +149,14 @@ class Client:
             )
         except httpx.RequestError as exc:
             transport = isinstance(exc, httpx.TransportError)
-            text = f"{'connection' if transport else 'request'} error: {type(exc).__name__}: {exc}"
+            text = f"{'connection' if transport else 'request'} error: {_describe(exc)}"
             return Attempt(error_completion(0, _ms(start), self._scrub(text)), transport)
         latency_ms = _ms(start)
         status, content = response.status_code, response.content
+        token = self._token()
+        if token and token.encode() in content:
+            # before any parsing: a cut (error snippets are 200 characters) could keep half
+            content = content.replace(token.encode(), b"***")
         if status in (401, 403):
             raise AuthError(status, self._scrub(error_message(status, content)))
         completion = parse_response(
@@ -172,11 +176,33 @@ class Client:
         for pool in self._pools:
             await pool.aclose()
 
+    def _token(self) -> str:
+        return str(self._headers.get("authorization", "")).removeprefix("Bearer ")
+
     def _scrub(self, text: str) -> str:
         # A server or proxy may echo the header back; never let the token out.
-        token = self._headers.get("authorization", "").removeprefix("Bearer ")
+        token = self._token()
         return text.replace(token, "***") if token else text
 
 
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
+
+
+_PLAIN = {
+    "ConnectError": "could not connect (refused or unreachable)",
+    "ReadError": "the connection was reset or closed before the answer arrived",
+    "WriteError": "the connection was reset or closed while sending the request",
+    "RemoteProtocolError": "the server closed the connection or broke HTTP",
+}
+
+
+def _describe(exc: Exception) -> str:
+    """``ReadError: the connection was reset ...``: where httpx's message is empty or says
+    only "All connection attempts failed", say what happened in plain words."""
+    name = type(exc).__name__
+    said = " ".join(str(exc).split())
+    plain = _PLAIN.get(name)
+    if said and said != "All connection attempts failed":
+        return f"{name}: {said}"
+    return f"{name}: {plain or said or 'no details'}"

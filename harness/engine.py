@@ -169,5 +169,7 @@ class Engine:
 
 def _final(done: Completion, attempts: int) -> str:
     """The error a user sees: status, the server's message, how many attempts were made."""
-    status = f"HTTP {done.status}: " if done.status else ""
-    return f"{status}{done.error} ({attempts} attempt{'' if attempts == 1 else 's'})"
+    prefix = f"HTTP {done.status}"
+    error = done.error or ""
+    status = f"{prefix}: " if done.status and not error.startswith(prefix) else ""
+    return f"{status}{error} ({attempts} attempt{'' if attempts == 1 else 's'})"

@@ -10,8 +10,14 @@ from typing import Any
 
 
 def dumps(data: Any) -> str:
-    """Stable JSON text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, default=str) + "\n"
+    """Stable JSON text: sorted keys, two-space indent, trailing newline. Text that UTF-8
+    cannot hold (a lone surrogate from a broken answer) makes the whole file ASCII-escaped."""
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=True, default=str)
+    return text + "\n"
 
 
 def write_atomic(path: Path, text: str) -> None:

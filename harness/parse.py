@@ -9,12 +9,14 @@
   ``output_tokens >= max_output_tokens`` is truncated too.
 - Both: text before the last ``</think>`` in the answer is reasoning that an old glm45
   parser leaked; it moves to ``reasoning``. Errors (HTTP >= 400, error bodies on a 200,
-  chat ``finish_reason: error``, malformed JSON) become ``finish="error"`` completions.
+  chat ``finish_reason: error``, malformed JSON, a body that is not valid UTF-8) become
+  ``finish="error"`` completions.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from harness.models import Api, Completion, Usage
@@ -60,6 +62,13 @@ def parse_response(
         return error_completion(status, latency_ms, error_message(status, body))
     try:
         data = json.loads(body)
+    except UnicodeDecodeError as exc:
+        # JSON on the wire must be UTF-8 (RFC 8259); a body that is not is corrupt, and
+        # grading it decoded with replacement characters could pass or fail it wrongly.
+        # An error like malformed JSON (a 200 that failed: retried), showing where it broke.
+        around = _snippet(body[max(exc.start - 60, 0) : exc.end + 60])
+        where = f"not valid {exc.encoding.upper()} at byte {exc.start}"
+        return error_completion(status, latency_ms, f"malformed JSON response: {where}: {around}")
     except ValueError:
         return error_completion(status, latency_ms, f"malformed JSON response: {_snippet(body)}")
     if not isinstance(data, dict):
@@ -168,7 +177,12 @@ def _typed(kind: Any, message: Any, fallback: str) -> str:
 
 
 def _snippet(body: bytes) -> str:
-    return " ".join(body.decode("utf-8", "replace").split())[:_SNIPPET]
+    """The start of a non-JSON body, as text: an HTML page loses its tags and scripts."""
+    text = body.decode("utf-8", "replace")
+    if "<" in text and ">" in text:
+        text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
+        text = re.sub(r"<[^>]*>", " ", text)
+    return " ".join(text.split())[:_SNIPPET]
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -4,6 +4,13 @@ appended as each sample completes, then ``summary.json`` at the end of the run.
 Every line is written with one ``write`` under an exclusive ``flock``, so pytest-xdist
 workers appending to the same file never interleave, and an interrupted run leaves a
 file of whole lines. The request body is recorded; headers (where the token lives) never.
+
+Texts are capped: ``answer``, ``reasoning``, ``extracted`` and string values a check
+observed keep their first :data:`RECORD_TEXT_CAP` characters and end with ``... [N more
+chars]``; a record whose answer or reasoning was cut says the original length in
+``answer_chars`` / ``reasoning_chars`` (absent when nothing was cut). The answer cache keeps
+the whole text. Control characters (NUL included) are JSON escapes, and so are U+0085,
+U+2028 and U+2029, which ``str.splitlines`` would take for line ends.
 """
 
 from __future__ import annotations
@@ -20,6 +27,28 @@ from typing import Any
 
 from harness.models import CheckResult, Request, SampleResult
 
+RECORD_TEXT_CAP = 100_000  # characters of an answer, reasoning or observed text kept
+_LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def capped(text: str, limit: int = RECORD_TEXT_CAP) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out (the format of
+    the failure report's ``shorten``)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more chars]"
+
+
+def _capped_value(value: Any) -> Any:
+    """An observed value with every string in it capped."""
+    if isinstance(value, str):
+        return capped(value)
+    if isinstance(value, list | tuple):
+        return [_capped_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _capped_value(v) for k, v in value.items()}
+    return value
+
 
 def new_run_id() -> str:
     """``20261126-120512345-3fa9c1``: date, time to the millisecond, random; sorts by time."""
@@ -32,7 +61,7 @@ def check_json(result: CheckResult) -> dict[str, Any]:
     return {
         "name": result.name,
         "passed": result.passed,
-        "observed": result.observed,
+        "observed": _capped_value(result.observed),
         "detail": result.detail,
         "weight": result.weight,
         "children": [check_json(child) for child in result.children],
@@ -42,15 +71,21 @@ def check_json(result: CheckResult) -> dict[str, Any]:
 def sample_record(
     where: dict[str, Any], request: Request, sample: SampleResult, attempts: int
 ) -> dict[str, Any]:
-    """The JSON line of one graded sample."""
+    """The JSON line of one graded sample (texts capped, see the module's docstring)."""
     done = sample.completion
+    lengths = {
+        f"{name}_chars": len(text)
+        for name, text in (("answer", done.answer), ("reasoning", done.reasoning))
+        if len(text) > RECORD_TEXT_CAP
+    }
     return {
         **where,
         "sample": sample.index,
         "request": {"path": request.path, "body": request.body},
-        "answer": done.answer,
-        "reasoning": done.reasoning,
-        "extracted": sample.extracted,
+        "answer": capped(done.answer),
+        "reasoning": capped(done.reasoning),
+        **lengths,
+        "extracted": None if sample.extracted is None else capped(sample.extracted),
         "usage": asdict(done.usage),
         "latency_ms": round(done.latency_ms, 3),
         "status": done.status,
@@ -75,7 +110,11 @@ class RecordWriter:
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True) + "\n"
+        line = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+        if not line.isascii():  # the rare line with text that splitlines() would break
+            for char, escape in _LINE_BREAKS.items():
+                line = line.replace(char, escape)  # only inside strings: JSON escapes them
+        line += "\n"
         data = line.encode("utf-8", "replace")
         with self._lock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)

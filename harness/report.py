@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,16 @@ def shorten(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... [{len(text) - limit} more chars]"
+
+
+# What must not reach a terminal raw: control characters but tab and newline (NUL, ESC
+# sequences, carriage returns), C1 controls, Unicode line separators, lone surrogates.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each character of :data:`_INVISIBLE` as its Python escape (``\\x00``)."""
+    return _INVISIBLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def prompt_text(messages: Sequence[Message]) -> str:
@@ -69,11 +80,14 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
         f"{done.latency_ms:.0f} ms)"
     )
     if sample.outcome == "error":
-        lines.append(f"error: {done.error}")
+        lines.append(f"error: {visible(done.error or '')}")
         return "\n".join(lines)
     usage = done.usage
     lines.append(f"answer ({len(done.answer)} chars):")
-    lines += ["  " + line for line in shorten(done.answer, ANSWER_CHARS).splitlines() or ['""']]
+    shown = visible(shorten(done.answer, ANSWER_CHARS))
+    lines += ["  " + line for line in shown.splitlines() or ['""']]
+    if not done.answer and done.reasoning and sample.outcome == "fail":
+        lines.append(f"the answer is empty: the model only reasoned (finish {done.finish})")
     if sample.extracted is not None:
         lines.append(f"extracted: {sample.extracted!r}")
     elif case.extract is not None and sample.outcome != "truncated":  # never ran on those
@@ -214,6 +228,6 @@ def regression_text(described: str, entry: Mapping[str, Any], result: Verdict) -
         f"(pass rate {entry.get('pass_rate')}), now {result.outcome}",
         described,
         "answer diff (baseline -> now):",
-        *("  " + line for line in list(diff)[:80]),
+        *("  " + visible(line) for line in list(diff)[:80]),
     ]
     return "\n".join(lines)

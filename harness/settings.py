@@ -88,4 +88,12 @@ def parse_headers(lines: list[str]) -> dict[str, str]:
 
 
 def api_key_from_env() -> str | None:
-    return first(os.environ.get("GLM_API_KEY"))
+    """GLM_API_KEY, checked: a key that cannot go in an HTTP header is a usage error (the
+    message never shows it)."""
+    key = first(os.environ.get("GLM_API_KEY"))
+    if key is not None and not (key.isascii() and key.isprintable()):
+        raise ConfigError(
+            "GLM_API_KEY contains characters that cannot be sent in an HTTP header "
+            "(a stray newline or non-ASCII character?)"
+        )
+    return key

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pytest
-
 # pytester's in-process runs forget the modules a run imported once it ends. PyYAML's C
 # extension cannot be imported twice in one process (it keeps the first import's node
-# classes), and a harness module imported by one run but kept by another would hold classes
-# (such as CheckSpecError) the next run's modules do not recognise. So they are imported
-# here, once, for the whole session.
+# classes); httpx maps httpcore's exceptions by class; and a harness module imported by one
+# run but kept by another would hold classes (such as CheckSpecError) that the next run's
+# modules do not recognise. So they are imported here, once, for the whole session.
+import httpcore  # noqa: F401
+import pytest
 import yaml  # noqa: F401
 
 import harness.changes

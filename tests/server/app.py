@@ -110,6 +110,7 @@ class Rule:
     delay: float = 0.0  # seconds to wait before answering
     old_incomplete: bool = False  # responses: say "completed" although truncated (old vLLM)
     raw: str | None = None  # send this body verbatim with ``status`` (malformed JSON, ...)
+    raw_bytes: bytes | None = None  # like ``raw``, as bytes (invalid UTF-8, ...); wins over it
     # A model that is right only sometimes: with ``accuracy`` set, each reply is ``answer``
     # with that probability, else ``wrong_answer``; draws come from random.Random(seed).
     accuracy: float | None = None
@@ -326,6 +327,8 @@ class ScriptedServer:
 
     def _answer(self, rule: Rule, api: str, body: dict[str, Any], prompt: str) -> _Reply:
         """The rule's normal reply (no fault)."""
+        if rule.raw_bytes is not None:
+            return _Reply(rule.status, rule.raw_bytes)
         if rule.raw is not None:
             return _Reply(rule.status, rule.raw.encode())
         if rule.status != 200:

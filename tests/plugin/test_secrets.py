@@ -1,0 +1,227 @@
+"""The API token (``GLM_API_KEY``) is written nowhere and shown nowhere.
+
+A distinctive token goes through every kind of run: passing; refused with a 401 whose
+message echoes the token; failing, as verbose as pytest gets (``-vv --showlocals --tb=long
+--junitxml --glm-report``, debug logging, in a real subprocess); updating baselines;
+replaying from the cache. Then every file under the project (records, summary, cache
+entries, baselines, JUnit XML, the Markdown report, pytest's own cache, the subprocess's
+captured output) and every run's stdout and stderr is searched for the token, and for any
+12-character piece of it (a message cut short must not leak half a token either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import httpcore  # noqa: F401  (kept for the session: see test_fault_matrix.py)
+import httpx
+import pytest
+
+from harness.client import Client
+from harness.settings import Settings
+from harness.state import RunState
+from tests.plugin.conftest import write
+from tests.server.app import Rule, ScriptedServer
+
+RETRIES = 2
+PIECE = 12  # the shortest piece of the token that counts as a leak
+
+SUITE = """
+    name: sec
+    prompt: "Ask {{ word }}"
+    apis: [chat]
+    params: {max_output_tokens: 64}
+    cases:
+      - {id: good, vars: {word: good}, expect: [{contains: fine}]}
+      - {id: bad, vars: {word: bad}, expect: [{contains: never}]}
+      - {id: echo400, vars: {word: echo400}, expect: [{contains: fine}]}
+      - {id: echo500, vars: {word: echo500}, expect: [{contains: fine}]}
+      - {id: refused, vars: {word: refused}, expect: [{contains: fine}]}
+      - {id: refusedhtml, vars: {word: refusedhtml}, expect: [{contains: fine}]}
+"""
+
+
+def new_token() -> str:
+    return f"glmtok-{secrets.token_hex(16)}"
+
+
+def pieces(token: str) -> list[str]:
+    return [token[i : i + PIECE] for i in range(len(token) - PIECE + 1)]
+
+
+def leaks(token: str, text: str | bytes) -> list[str]:
+    """The pieces of ``token`` found in ``text``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return [p for p in pieces(token) if p in text]
+
+
+def rules(token: str) -> list[Rule]:
+    echoed = f"the key Bearer {token} is not valid for this deployment"
+    return [
+        Rule(match=r"\bgood\b", answer="all fine"),
+        Rule(match=r"\bbad\b", answer="all fine"),
+        Rule(match=r"\becho400\b", status=400, error_message=f"bad request from {token}"),
+        # retried, then an error: the message went through every attempt
+        Rule(match=r"\becho500\b", status=500, error_message=f"upstream rejected {token}"),
+        Rule(match=r"\brefused\b", status=401, error_message=echoed),
+        Rule(match=r"\brefusedhtml\b", status=401, error_shape="html", error_message=echoed),
+    ]
+
+
+@pytest.fixture
+def token(project: pytest.Pytester, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    value = new_token()
+    monkeypatch.setenv("GLM_API_KEY", value)
+    server.api_key = value  # the server insists on it: every request carried the token
+    server.rules = rules(value)
+    write(project, "suites/sec.yaml", SUITE)
+    return value
+
+
+def run(project: pytest.Pytester, server: ScriptedServer, *args: str) -> pytest.RunResult:
+    return project.runpytest(
+        "--glm-suite", f"--glm-base-url={server.url}", f"--glm-retries={RETRIES}", *args
+    )
+
+
+def output(result: pytest.RunResult) -> str:
+    return result.stdout.str() + "\n" + result.stderr.str()
+
+
+def test_the_token_is_written_and_shown_nowhere(
+    project: pytest.Pytester, server: ScriptedServer, token: str
+) -> None:
+    # the server really does echo the token: the harness has something to hide
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        for word in ("refused", "refusedhtml", "echo400"):
+            body = {"model": "m", "messages": [{"role": "user", "content": f"Ask {word}"}]}
+            reply = http.post("/v1/chat/completions", json=body)
+            assert reply.status_code in (400, 401)
+            assert token in reply.text
+    server.reset()
+    server.api_key = token
+    server.rules = rules(token)
+
+    outputs: dict[str, str] = {}
+
+    # (a) a passing run
+    result = run(project, server, "-k", "good")
+    result.assert_outcomes(passed=1)
+    outputs["pass"] = output(result)
+
+    # (b) refused: a 401 echoing the token stops the run; the message shows *** instead
+    for case in ("refused", "refusedhtml"):
+        result = run(project, server, "-k", case, "-vv", "--showlocals", "--tb=long")
+        assert result.ret == 6
+        result.stdout.re_match_lines(
+            [
+                r".*the endpoint refused the credentials: HTTP 401: .*the key Bearer \*\*\* is not valid.*"
+            ]
+        )
+        outputs[case] = output(result)
+
+    # (c) a failing run, as verbose as it gets, in a real process (its own stdout/stderr)
+    result = project.runpytest_subprocess(
+        "--glm-suite",
+        f"--glm-base-url={server.url}",
+        f"--glm-retries={RETRIES}",
+        "-k",
+        "good or bad or echo400 or echo500",
+        "-vv",
+        "--showlocals",
+        "--tb=long",
+        "--junitxml=j.xml",
+        "-o",
+        "junit_logging=all",
+        "--log-level=DEBUG",
+        "--glm-report=r.md",
+    )
+    assert result.ret == 1  # a failing case
+    result.stdout.re_match_lines_random(
+        [
+            r"error: HTTP 400: BadRequestError: bad request from \*\*\* \(1 attempt\)",
+            rf"error: HTTP 500: InternalServerError: upstream rejected \*\*\* \({1 + RETRIES} attempts\)",
+        ]
+    )
+    outputs["fail"] = output(result)
+
+    # (d) baselines written from a run
+    result = run(project, server, "-k", "good or bad", "--glm-update-baselines")
+    assert (project.path / "results" / "baselines" / "sec.json").is_file()
+    outputs["baselines"] = output(result)
+
+    # ... and a replay from the cache
+    result = run(project, server, "-k", "good", "--glm-cache=only")
+    result.assert_outcomes(passed=1)
+    outputs["replay"] = output(result)
+
+    assert server.requests, "the runs reached the server"
+    assert all(r.headers.get("authorization") == f"Bearer {token}" for r in server.requests)
+
+    files = [p for p in project.path.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"records.jsonl", "summary.json", "sec.json", "j.xml", "r.md"} <= names
+    assert any(p.parent.parent.name == ".cache" for p in files)  # cache entries
+    found = {str(p.relative_to(project.path)): leaks(token, p.read_bytes()) for p in files}
+    assert {name: hit for name, hit in found.items() if hit} == {}
+    assert {run: leaks(token, text) for run, text in outputs.items() if leaks(token, text)} == {}
+
+
+def test_a_token_cut_by_the_message_limit_does_not_leak_either(
+    project: pytest.Pytester, server: ScriptedServer, token: str
+) -> None:
+    # an HTML proxy page echoing the header so that the 200-character limit falls inside
+    # the token: "... Bearer glmtok-0123456789ab" [cut]
+    server.rules = [
+        Rule(
+            match=".",
+            status=400,
+            error_shape="html",
+            error_message="x" * 58 + f" Bearer {token}",
+        )
+    ]
+    result = run(project, server, "-k", "good")
+    assert result.ret == 6
+    text = output(result) + "".join(
+        p.read_text(errors="replace") for p in project.path.rglob("*") if p.is_file()
+    )
+    assert leaks(token, text) == []
+
+
+def test_reprs_never_show_the_token(tmp_path: Path) -> None:
+    token = new_token()
+    settings = Settings(
+        base_url="http://127.0.0.1:9",
+        model="m",
+        api_key=token,
+        headers={"azureml-model-deployment": "blue"},
+        retries=RETRIES,
+    )
+    assert leaks(token, repr(settings)) == []
+    assert leaks(token, str(settings)) == []
+
+    async def client_reprs() -> list[str]:
+        client = Client("http://127.0.0.1:9", api_key=token, headers={"x-extra": "1"})
+        try:
+            return [repr(client), str(client), repr(client._headers)]
+        finally:
+            await client.aclose()
+
+    assert [leaks(token, text) for text in asyncio.run(client_reprs())] == [[], [], []]
+
+    state = RunState(
+        settings=settings,
+        evals_dir=tmp_path / "evals",
+        suites_dir=tmp_path / "suites",
+        results_dir=tmp_path / "results",
+    )
+    try:
+        assert leaks(token, repr(state)) == []
+        state.engine()  # the engine and its client, built with the token
+        assert leaks(token, repr(state)) == []
+        assert leaks(token, repr(state.engine())) == []
+    finally:
+        state.close()
