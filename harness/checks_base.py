@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,13 @@ def check_range(low_key: str, low: float | None, high_key: str, high: float | No
             raise CheckSpecError(key, f"{bound} is negative; it must be 0 or more")
     if low is not None and high is not None and low > high:
         raise CheckSpecError(low_key, f"{low} is greater than {high_key} {high}")
+
+
+def check_float_sized(key: str, value: object) -> None:
+    """Raise ``CheckSpecError`` at ``key`` for an int too large for a float: the check's
+    float arithmetic and formatting would overflow when it runs."""
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        raise CheckSpecError(key, f"{short(value)} is too large a number")
 
 
 def json_document(subject: Subject) -> tuple[bool, Any]:

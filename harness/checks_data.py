@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import validator_for
+from referencing.exceptions import Unresolvable
 
-from harness.checks_base import NO_JSON, CheckContext, check_pointer, json_document, select
+from harness.checks_base import (
+    NO_JSON,
+    CheckContext,
+    check_float_sized,
+    check_pointer,
+    json_document,
+    select,
+)
 from harness.errors import CheckSpecError, TemplateError
 from harness.jsontext import pointer_of, resolve_pointer
 from harness.models import Check, CheckResult, Subject
@@ -44,6 +53,14 @@ def find_numbers(text: str) -> list[int | float]:
     return numbers
 
 
+def _in_float_range(n: int | float) -> int | float:
+    """``n``, or an infinity for an int beyond float's range (which would overflow in the
+    float arithmetic and formatting of ``number``)."""
+    if not isinstance(n, int) or abs(n) <= sys.float_info.max:
+        return n
+    return math.inf if n > 0 else -math.inf
+
+
 def number(
     *,
     value: float,
@@ -56,6 +73,9 @@ def number(
     (relative to ``value``) of ``value``. ``pick`` chooses the ``last`` number (default),
     the ``first``, or passes if ``any`` is close enough. A JSON number selected by a
     pointer is used as is."""
+    check_float_sized("value", value)
+    check_float_sized("tolerance", tolerance)
+    check_float_sized("rel_tolerance", rel_tolerance)
     if isinstance(value, bool) or not math.isfinite(value):
         raise CheckSpecError("value", f"{value!r} is not a finite number")
     for key, bound in (("tolerance", tolerance), ("rel_tolerance", rel_tolerance)):
@@ -80,6 +100,7 @@ def number(
             candidates: list[int | float] = [selected]
         else:
             candidates = find_numbers(selected if isinstance(selected, str) else subject.text)
+        candidates = [_in_float_range(n) for n in candidates]
         if not candidates:
             return CheckResult("number", False, None, "no number in answer")
         expected = f"expected {value:g} ± {allowed:g}"
@@ -152,6 +173,9 @@ def json_schema(
             errors = sorted(validator.iter_errors(doc), key=_error_key)
         except RecursionError:
             return CheckResult("json_schema", False, ["/: too deeply nested"], "too deeply nested")
+        except Unresolvable as exc:  # found only when validation reaches the $ref
+            why = f"the schema's $ref {exc.ref!r} cannot be resolved"
+            return CheckResult("json_schema", False, [f"/: {why}"], why)
         observed = [f"{pointer_of(list(e.absolute_path))}: {e.message}" for e in errors]
         detail = ""
         if observed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks_base import check_range
+from harness.checks_base import check_float_sized, check_range
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
@@ -24,6 +24,7 @@ def finished(*, value: bool) -> Check:
 
 def latency_ms(*, max: float) -> Check:
     """The request took at most ``max`` milliseconds."""
+    check_float_sized("max", max)
     if max < 0:
         raise CheckSpecError("max", f"{max} is negative; it must be 0 or more")
     limit = max

@@ -83,7 +83,7 @@ def _message(error: jsonschema.ValidationError) -> str:
     if validator in ("minProperties", "maxProperties") and isinstance(instance, dict):
         if "pointer" in instance:
             return "json takes a pointer and at most one nested check"
-        keys = ", ".join(map(str, instance))
+        keys = ", ".join(str(k) if str(k).isprintable() else repr(k) for k in instance)
         return (
             "a check is a mapping of exactly one check name (plus optional weight); "
             f"got: {{{keys}}}"

@@ -9,6 +9,7 @@ one run reports all the mistakes of a file.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import cache
@@ -291,7 +292,13 @@ class _Builder:
             except CheckSpecError as exc:
                 self.problem((*where, *_parse_path(exc.path)), exc.message)
                 continue
-            weight = float(item.get("weight", 1.0))
+            try:
+                weight = float(item.get("weight", 1.0))
+            except OverflowError:  # an int too large for a float
+                weight = math.inf
+            if not math.isfinite(weight):  # the schema lets NaN and infinity through
+                self.problem((*where, "weight"), "must be a finite number above 0")
+                continue
             out.append(BoundCheck(name, weight, self.located.line_of(where), check))
         return out
 

@@ -23,12 +23,16 @@ def resolve_under(root: Path, name: str, what: str = "file") -> Path:
     """``root / name``, refusing anything that is absolute or ends up outside ``root``."""
     if not name or Path(name).is_absolute() or name.startswith(("/", "\\")):
         raise TemplateError(f"{what} {name!r} must be a relative path under {root.name}/")
-    real_root = root.resolve()
-    target = (root / name).resolve()
-    if real_root != target and real_root not in target.parents:
-        raise TemplateError(f"{what} {name!r} leaves {root.name}/; refused")
-    if not target.is_file():
-        raise TemplateError(f"{what} {name!r} not found under {root.name}/")
+    try:
+        real_root = root.resolve()
+        target = (root / name).resolve()
+        if real_root != target and real_root not in target.parents:
+            raise TemplateError(f"{what} {name!r} leaves {root.name}/; refused")
+        if not target.is_file():
+            raise TemplateError(f"{what} {name!r} not found under {root.name}/")
+    except (OSError, ValueError) as exc:  # a NUL character, a name too long for the OS
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TemplateError(f"{what} {name!r} is not a usable file name: {why}") from None
     return target
 
 
@@ -90,6 +94,8 @@ class Templates:
             path = resolve_under(self.evals_dir, name, "schema")
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise TemplateError(f"schema {name!r} cannot be read: {exc.strerror}") from None
             except (ValueError, UnicodeDecodeError) as exc:
                 raise TemplateError(f"schema {name!r} is not valid JSON: {exc}") from None
             if not isinstance(data, dict):
@@ -117,6 +123,13 @@ class Templates:
             raise TemplateError(f"{name or 'inline template'}: {exc.message}") from None
         except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
             raise TemplateError(f"{name or 'inline template'}: {exc}") from None
+        except RecursionError:
+            # a template that includes itself, a macro that calls itself
+            raise TemplateError(
+                f"{name or 'inline template'}: recursion too deep (does it include itself?)"
+            ) from None
+        except MemoryError:
+            raise TemplateError(f"{name or 'inline template'}: out of memory") from None
         return text, set(self._loader.loaded)
 
 

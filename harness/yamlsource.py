@@ -22,6 +22,8 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_BYTES = 2_000_000
 MAX_NODES = 200_000
+MAX_INT_DIGITS = 4_000  # below Python's limit on int <-> str conversions (4,300 digits)
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 
 @dataclass(slots=True)
@@ -48,7 +50,10 @@ def format_path(path: Path) -> str:
     """``("cases", 2, "expect", 0, "fuzzy")`` -> ``cases[2].expect[0].fuzzy``."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, str) and not part.isprintable():
+            out += f"[{part!r}]"  # a key with a line break must not break the line
+        else:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
@@ -95,7 +100,7 @@ class _Walker:
                     message = "a key must be a plain value, not a list or mapping"
                     self.located.problems.append(Problem(self.filename, line, where, message))
                     continue
-                key = self.loader.construct_object(key_node, deep=True)
+                key = self.scalar(key_node)
                 if not isinstance(key, str | int | float | bool) or key is None:
                     key = str(key)
                 # Keys a ``<<`` merge brought in may be overridden; only own keys clash.
@@ -111,12 +116,33 @@ class _Walker:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self.scalar(node)
+
+    def scalar(self, node: yaml.Node) -> Any:
+        """A scalar's value. Refused: a date that does not exist (``2024-02-30``) and an
+        integer too long to print (Python refuses past 4,300 digits; every message about the
+        value would fail)."""
+        line = node.start_mark.line + 1
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError as exc:
+            if node.tag == "tag:yaml.org,2002:int":
+                raise _BadValue(line, f"integer of more than {MAX_INT_DIGITS} digits") from None
+            raise _BadValue(line, str(exc)) from None
+        if isinstance(value, int) and abs(value) >= _INT_LIMIT:  # 0x..., 0b... have no limit
+            raise _BadValue(line, f"integer of more than {MAX_INT_DIGITS} digits")
+        return value
 
 
 class _TooBig(Exception):
     def __init__(self, line: int) -> None:
         self.line = line
+
+
+class _BadValue(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        self.message = message
 
 
 def load_yaml(text: str, filename: str) -> Located:
@@ -141,8 +167,17 @@ def load_yaml(text: str, filename: str) -> Located:
         line = mark.line + 1 if mark else 1
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         located.problems.append(Problem(filename, line, "", f"invalid YAML: {what}"))
+    except yaml.reader.ReaderError as exc:
+        # A character YAML refuses (e.g. a control character). The C reader's position
+        # counts bytes, not characters; the reader stops at the character's first use.
+        at = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+        line = text.count("\n", 0, at) + 1 if at >= 0 else 1
+        what = str(exc).partition("\n")[0]  # then `in "<unicode string>", position 8`
+        located.problems.append(Problem(filename, line, "", f"invalid YAML: {what}"))
     except yaml.YAMLError as exc:
         located.problems.append(Problem(filename, 1, "", f"invalid YAML: {exc}"))
+    except _BadValue as exc:
+        located.problems.append(Problem(filename, exc.line, "", f"invalid value: {exc.message}"))
     except _TooBig as exc:
         located.problems.append(
             Problem(
