@@ -13,6 +13,9 @@ _INDEX = re.compile(r"0|[1-9][0-9]*")
 _DECODER = json.JSONDecoder()
 
 
+MAX_OPENERS = 200  # `{` / `[` positions tried in prose before giving up
+
+
 def find_json(text: str) -> tuple[bool, Any]:
     """Return ``(found, value)`` for the JSON in ``text``, trying in order: the whole text,
     the first fenced code block that parses, then the first ``{`` or ``[`` in the prose from
@@ -24,7 +27,9 @@ def find_json(text: str) -> tuple[bool, Any]:
         found, value = _loads(fence.group(1).strip())
         if found:
             return True, value
-    for opener in _OPENERS.finditer(text):
+    for tried, opener in enumerate(_OPENERS.finditer(text)):
+        if tried >= MAX_OPENERS:
+            break  # a model repeating "[[[[" for 200 KB would make this quadratic
         try:
             value, _end = _DECODER.raw_decode(text, opener.start())
         except (ValueError, RecursionError):

@@ -618,3 +618,21 @@ def test_every_example_suite_loads(path: Path) -> None:
 def test_the_example_suites_are_all_found() -> None:
     names = {path.name for path in (REPO / "suites").glob("*.yaml")}
     assert set(EXAMPLES) <= names
+
+
+def test_equals_and_one_of_take_json_values_from_a_suite(tmp_path: Path) -> None:
+    from harness.models import Completion, Subject, Usage
+
+    (tmp_path / "evals").mkdir()
+    suite_file = tmp_path / "s.yaml"
+    suite_file.write_text(
+        "prompt: hi\ncases:\n  - id: x\n    expect:\n"
+        "      - json: {pointer: /p, equals: {value: {x: [1, true]}}}\n"
+        "      - json: {pointer: /q, one_of: [[1, 2], {a: 1}]}\n"
+    )
+    [case] = load_suite(suite_file, evals_dir=tmp_path / "evals").cases
+    done = Completion(
+        '{"p": {"x": [1, true]}, "q": {"a": 1}}', "", Usage(), "stop", False, 1.0, 200
+    )
+    subject = Subject(text=done.answer, value=done.answer, completion=done)
+    assert [check.run(subject).passed for check in case.checks] == [True, True]
