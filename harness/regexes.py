@@ -16,6 +16,7 @@ Patterns longer than ``MAX_PATTERN`` characters are refused outright.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -27,6 +28,7 @@ class UnsafePattern(ValueError):
     """The pattern is invalid or risks catastrophic backtracking; the message says why."""
 
 
+@functools.lru_cache(maxsize=1024)  # a suite-level `extract` is compiled for every case
 def compile_safe(pattern: str, flags: int = 0) -> re.Pattern[str]:
     if len(pattern) > MAX_PATTERN:
         raise UnsafePattern(f"pattern is longer than {MAX_PATTERN} characters")
