@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import harness.checks as checks_module
 from harness.checks import CHECKS, CheckContext, build_check
 from harness.checks_text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
@@ -130,24 +131,10 @@ def _value(name: str, key: str, wild: bool) -> st.SearchStrategy[Any]:
     return st.one_of(plausible, JSONISH)
 
 
-# The parameter a shorthand value stands for (as the registry reads it).
-SHORTHAND = {
-    "equals": "value",
-    "one_of": "values",
-    "contains": "value",
-    "icontains": "value",
-    "contains_any": "values",
-    "contains_all": "values",
-    "regex": "pattern",
-    "fuzzy": "value",
-    "baseline": "min",
-    "number": "value",
-    "json_schema": "schema",
-    "finished": "value",
-    "latency_ms": "max",
-    "python": "function",
-}
 COMPOSITE = ("not", "all", "any", "reasoning", "json")
+# The parameter a shorthand value stands for, as the registry reads it.
+SHORTHAND = {k: v for k, v in checks_module._SHORTHAND.items() if k not in COMPOSITE}
+
 LEAF_NAMES = sorted(set(CHECKS) - set(COMPOSITE))
 
 
