@@ -138,6 +138,7 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         "cached": sum(1 for c in done if c.cached),
         "latency_ms": [c.latency_ms for c in done if c.error is None],
         "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
+        "reasoning_chars": [len(c.reasoning) for c in done if c.error is None],
         "reasoning_tokens": [
             c.usage.reasoning_tokens for c in done if c.usage.reasoning_tokens is not None
         ],
@@ -191,7 +192,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
                 _fmt(percentile(latency, 50)),
                 _fmt(percentile(latency, 95)),
                 _fmt(_mean(x for r in recs for x in r["output_tokens"])),
-                _fmt(_mean(x for r in recs for x in r["reasoning_tokens"])),
+                reasoning_cell(recs),
                 str(outcomes.count("truncated")),
                 str(outcomes.count("error")),
             ]
@@ -231,3 +232,19 @@ def regression_text(described: str, entry: Mapping[str, Any], result: Verdict) -
         *("  " + visible(line) for line in list(diff)[:80]),
     ]
     return "\n".join(lines)
+
+
+CHARS_PER_TOKEN = 4  # a rough estimate for English text; marked "est." wherever it is used
+
+
+def reasoning_cell(recs: Iterable[Mapping[str, Any]]) -> str:
+    """Mean reasoning tokens as the server reported them; when it reported 0 or nothing
+    (vLLM often does for GLM) but there is reasoning text, an estimate marked ``est.``."""
+    recs = list(recs)
+    reported = [x for r in recs for x in r.get("reasoning_tokens", []) if x]
+    if reported:
+        return _fmt(_mean(reported))
+    chars = [x for r in recs for x in r.get("reasoning_chars", [])]
+    if chars and any(chars):
+        return f"{sum(chars) / len(chars) / CHARS_PER_TOKEN:.0f} est."
+    return "0" if any(r.get("reasoning_tokens") for r in recs) else "-"

@@ -28,6 +28,7 @@ from harness.templates import Templates
 from harness.yamlsource import Located, Path, format_path, load_yaml
 
 PROMPT_KEYS = ("template", "prompt", "messages")
+NUMBER_KEYS = ("threshold", "min_pass_rate")
 SYSTEM_KEYS = ("system", "system_template")
 DEFAULTS: dict[str, Any] = {
     "apis": ["chat", "responses"],
@@ -145,6 +146,7 @@ class _Builder:
 
     def build(self, default_name: str) -> Suite:
         suite_files: set[str] = set()
+        self.finite(self.data, ())
         suite_checks = self.checks(self.data.get("expect"), ("expect",), suite_files)
         cases: list[Case] = []
         seen: dict[str, int] = {}
@@ -171,6 +173,17 @@ class _Builder:
             cases=tuple(cases),
         )
 
+    def finite(self, owner: dict[str, Any], at: Path) -> None:
+        """``.nan`` and ``.inf`` pass the schema's bounds, but mean nothing as a threshold and
+        are not JSON in a request body."""
+        numbers: list[tuple[Path, Any]] = [((*at, k), owner.get(k)) for k in NUMBER_KEYS]
+        params = owner.get("params")
+        if isinstance(params, dict):
+            numbers += [((*at, "params", k), v) for k, v in params.items()]
+        for where, value in numbers:
+            if isinstance(value, float) and not math.isfinite(value):
+                self.problem(where, f"{value} is not allowed: use a finite number")
+
     def case(
         self, raw: dict[str, Any], i: int, suite_checks: list[BoundCheck], suite_files: set[str]
     ) -> Case | None:
@@ -181,6 +194,7 @@ class _Builder:
         messages = self.messages(raw, at, files)
         extract = self.regex(raw, at, "extract")
         structured = self.structured_output(raw, at, files)
+        self.finite(raw, at)
         if messages is None or self.bad:
             return None
         merged = {**DEFAULTS, **{k: v for k, v in self.data.items() if k in DEFAULTS}}

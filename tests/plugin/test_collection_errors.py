@@ -142,6 +142,16 @@ def test_validate_command_reports_the_same(project: pytest.Pytester) -> None:
         ),
         pytest.param("---\n", r"s.yaml:1: the file is empty", id="only-document-marker"),
         pytest.param(
+            "prompt: hi\nthreshold: .nan\ncases:\n  - id: x\n    params: {temperature: .inf}\n",
+            r"s.yaml:2: threshold: nan is not allowed: use a finite number",
+            id="nan-threshold",
+        ),
+        pytest.param(
+            "prompt: hi\ncases:\n  - id: x\n    params: {temperature: .inf}\n",
+            r"s.yaml:4: cases\[0\].params.temperature: .*(inf is not allowed|greater than).*",
+            id="inf-param",
+        ),
+        pytest.param(
             "vars: {d: {}}\nprompt: \"{{ d.update({'a': 1}) }}\"\ncases: [{id: x}]\n",
             r"s.yaml:2: prompt: .*unsafe.*",
             id="immutable-vars",

@@ -329,3 +329,32 @@ def test_check_lines_nest_children_two_spaces_a_level() -> None:
 def test_check_lines_show_the_observed_value(observed: Any, shown: str) -> None:
     (line,) = check_lines(CheckResult("equals", True, observed))
     assert line == f"ok   equals  [observed: {shown}]"
+
+
+@pytest.mark.parametrize(
+    ("recs", "cell"),
+    [
+        pytest.param(
+            [{"reasoning_tokens": [120, 80], "reasoning_chars": [900, 700]}], "100", id="reported"
+        ),
+        pytest.param(
+            [{"reasoning_tokens": [0, 0], "reasoning_chars": [400, 800]}],
+            "150 est.",
+            id="zeros-estimated",
+        ),
+        pytest.param(
+            [{"reasoning_tokens": [], "reasoning_chars": [40]}], "10 est.", id="missing-estimated"
+        ),
+        pytest.param([{"reasoning_tokens": [0], "reasoning_chars": [0]}], "0", id="no-reasoning"),
+        pytest.param([{"reasoning_tokens": [], "reasoning_chars": []}], "-", id="nothing"),
+        pytest.param(
+            [{"reasoning_tokens": [0]}, {"reasoning_tokens": [60]}], "60", id="some-reported"
+        ),
+    ],
+)
+def test_reasoning_tokens_are_estimated_and_marked_when_not_reported(
+    recs: list[dict[str, list[int]]], cell: str
+) -> None:
+    from harness.report import reasoning_cell
+
+    assert reasoning_cell(recs) == cell
