@@ -90,6 +90,7 @@ class CaseItem(pytest.Item):
             params=self.case.params,
             model=state.settings.model,
             structured_output=self.case.structured_output,
+            stream=self.case.stream or state.settings.stream,
         )
         budget = self.case.params.get("max_output_tokens")
         where = {

@@ -41,6 +41,9 @@ class Completion:
     status: int
     error: str | None = None
     cached: bool = False
+    # streamed replies only: ms from sending to the first reasoning / answer text
+    first_reasoning_ms: float | None = None
+    first_answer_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ class Case:
     extract: re.Pattern[str] | None = None
     structured_output: StructuredOutput | None = None
     files: tuple[str, ...] = ()
+    stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)

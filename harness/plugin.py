@@ -71,6 +71,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start the local llama.cpp model server and run against it",
     )
     group.addoption(
+        "--glm-stream",
+        action="store_true",
+        default=False,
+        help="stream every request (SSE) and record time to first token",
+    )
+    group.addoption(
         "--glm-update-baselines",
         action="store_true",
         default=False,
@@ -204,6 +210,7 @@ def _settings(config: pytest.Config) -> Settings:
         apis=s.parse_apis(_value(config, "glm_api")),
         efforts=s.parse_efforts(_value(config, "glm_effort")),
         samples=samples,
+        stream=bool(config.getoption("glm_stream")),
     )  # fmt: skip
 
 

@@ -13,7 +13,7 @@ Chat Completions, ``POST /v1/chat/completions``::
     chat_template_kwargs: {enable_thinking: false}     effort "none" only
     response_format: {type: json_schema,
                       json_schema: {name, schema, strict: true}}   structured output only
-    stream: true                                       stream only
+    stream: true, stream_options: {include_usage: true}   stream only
     ...extra                                           merged last, may override
 
 Responses, ``POST /v1/responses``::
@@ -129,6 +129,8 @@ def build_request(
             }
     if stream:
         body["stream"] = True
+        if api == "chat":  # vLLM sends usage in a final chunk only when asked
+            body["stream_options"] = {"include_usage": True}
     body.update(extra)
     return Request(api=api, path=PATHS[api], body=body)
 

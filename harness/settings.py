@@ -34,6 +34,7 @@ class Settings:
     efforts: tuple[str, ...] | None = None
     samples: int | None = None
     retries: int = DEFAULT_RETRIES
+    stream: bool = False  # --glm-stream: stream every request
     cache_mode: str = "use"
     cache_id: str | None = None  # what identifies the endpoint in cache keys (default: base_url)
 

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "efforts": ["default"],
     "samples": 1,
     "min_pass_rate": 1.0,
+    "stream": False,
 }
 
 
@@ -214,6 +215,7 @@ class _Builder:
             extract=extract,
             structured_output=structured,
             files=tuple(sorted(files)),
+            stream=bool(merged["stream"]),
         )
 
     def messages(self, raw: dict[str, Any], at: Path, files: set[str]) -> list[Message] | None:

@@ -108,7 +108,7 @@ def test_build_request_key_order() -> None:
     assert list(body) == [
         "model", "messages", "max_completion_tokens", "temperature", "top_p", "seed", "stop",
         "top_k", "min_p", "presence_penalty", "frequency_penalty", "reasoning_effort",
-        "chat_template_kwargs", "response_format", "stream", "zz",
+        "chat_template_kwargs", "response_format", "stream", "stream_options", "zz",
     ]  # fmt: skip
 
 
