@@ -88,6 +88,8 @@ def sample_record(
         "extracted": None if sample.extracted is None else capped(sample.extracted),
         "usage": asdict(done.usage),
         "latency_ms": round(done.latency_ms, 3),
+        "first_reasoning_ms": _ms(done.first_reasoning_ms),
+        "first_answer_ms": _ms(done.first_answer_ms),
         "status": done.status,
         "finish": done.finish,
         "error": done.error,
@@ -129,3 +131,7 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

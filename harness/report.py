@@ -137,6 +137,7 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         "outcomes": [s.outcome for s in verdict.samples],
         "cached": sum(1 for c in done if c.cached),
         "latency_ms": [c.latency_ms for c in done if c.error is None],
+        "first_answer_ms": [c.first_answer_ms for c in done if c.first_answer_ms is not None],
         "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
         "reasoning_chars": [len(c.reasoning) for c in done if c.error is None],
         "reasoning_tokens": [
@@ -154,6 +155,7 @@ HEADERS = [
     "score",
     "p50 ms",
     "p95 ms",
+    "1st tok ms",
     "out tok",
     "reason tok",
     "trunc",
@@ -191,6 +193,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
                 _fmt(_mean(r["score"] for r in recs), ".2f"),
                 _fmt(percentile(latency, 50)),
                 _fmt(percentile(latency, 95)),
+                _fmt(percentile([x for r in recs for x in r.get("first_answer_ms", [])], 50)),
                 _fmt(_mean(x for r in recs for x in r["output_tokens"])),
                 reasoning_cell(recs),
                 str(outcomes.count("truncated")),

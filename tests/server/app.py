@@ -11,6 +11,16 @@ order, to the first ``len(faults)`` requests that match that rule (counted per r
 thread-safe); later matches get the rule's normal answer. A :class:`Fault` is an error
 status (with ``Retry-After`` and extra headers), a connection reset, a body cut short, a
 stall before the normal answer, a malformed 200 body, or a 200 carrying an error object.
+
+Streaming: a request with ``"stream": true`` gets a 200 ``text/event-stream`` answer sent
+with chunked transfer encoding, one flushed chunk per event (``Rule.stream_delay`` seconds
+apart), shaped like vLLM's: Chat ``data: {chunk}`` lines (a role chunk, reasoning deltas,
+content deltas, a finish chunk, a usage chunk with ``choices: []`` only when
+``stream_options.include_usage`` is set, then ``data: [DONE]``); Responses ``event: <type>``
+/ ``data: {...}`` pairs with a ``sequence_number``, ending with ``response.completed``
+carrying the same response object a non-streamed request gets. Error replies (status
+faults, a rule's ``status``) stay plain JSON, as vLLM answers before a stream starts. The
+``stream_cut`` and ``stream_error`` faults break a stream part-way.
 """
 
 from __future__ import annotations
@@ -43,7 +53,9 @@ ERROR_TYPES = {
     500: "InternalServerError",
     503: "ServiceUnavailableError",
 }
-FAULT_KINDS = ("status", "reset", "cut", "stall", "malformed", "error200")
+FAULT_KINDS = (
+    "status", "reset", "cut", "stall", "malformed", "error200", "stream_cut", "stream_error"
+)  # fmt: skip
 ERROR_SHAPES = ("nested", "flat", "html")
 
 
@@ -60,7 +72,15 @@ class Fault:
       of the body is sent before the connection is closed;
     - ``"stall"``: wait ``stall`` seconds, then send the normal answer (client read timeouts);
     - ``"malformed"``: a 200 with the body ``{"choices": [`` (invalid JSON);
-    - ``"error200"``: a 200 whose body is a nested error object saying ``message``.
+    - ``"error200"``: a 200 whose body is a nested error object saying ``message``;
+    - ``"stream_cut"``: a streamed 200 (even if the request did not ask to stream) that sends
+      the first half of the events before the stream's end, then closes the connection
+      without the end (chat: no finish chunk and no ``[DONE]``; responses: no
+      ``response.completed``) and without the last (zero-length) chunk;
+    - ``"stream_error"``: a streamed 200 that sends the same first events, then an error
+      event saying ``message`` and ends properly (chat: ``data: {"error": {...}}`` then
+      ``data: [DONE]``; responses: ``event: error`` with ``{"type": "error", "code":
+      "server_error", "message": ...}``).
 
     ``retry_after`` (sent verbatim as ``Retry-After``: seconds or an HTTP date) and
     ``headers`` go out with every kind that sends a response (all but "reset").
@@ -108,6 +128,7 @@ class Rule:
     error_shape: str = "nested"  # "nested" | "flat" | "html"
     error_message: str = "scripted error"
     delay: float = 0.0  # seconds to wait before answering
+    stream_delay: float = 0.0  # streamed answers: seconds between events
     old_incomplete: bool = False  # responses: say "completed" although truncated (old vLLM)
     raw: str | None = None  # send this body verbatim with ``status`` (malformed JSON, ...)
     raw_bytes: bytes | None = None  # like ``raw``, as bytes (invalid UTF-8, ...); wins over it
@@ -134,7 +155,11 @@ class _Reply:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
-    action: str = "send"  # "send" | "reset" (RST, no response) | "cut" (half the body)
+    # "send" | "reset" (RST, no response) | "cut" (half the body) | "stream" (``events``
+    # as chunks) | "stream_cut" (``events`` as chunks, then hang up without the last chunk)
+    action: str = "send"
+    events: list[bytes] = field(default_factory=list)
+    stream_delay: float = 0.0  # seconds between events
 
 
 class ScriptedServer:
@@ -319,9 +344,16 @@ class ScriptedServer:
             reply = _Reply(200, self._success_body(rule, api, body, prompt), action="cut")
         elif fault.kind == "malformed":
             reply = _Reply(200, b'{"choices": [')
-        else:  # "error200"
+        elif fault.kind == "error200":
             error = {"message": fault.message, "type": "InternalServerError", "code": 500}
             reply = _Reply(200, _json({"error": error}))
+        else:  # "stream_cut" | "stream_error": half the events before the end, then break
+            events, _ = self._stream_events(self._drawn(rule), api, body, prompt)
+            sent = events[: (len(events) + 1) // 2]
+            if fault.kind == "stream_cut":
+                reply = _stream_reply(rule, sent, action="stream_cut")
+            else:
+                reply = _stream_reply(rule, sent + _stream_error(api, len(sent), fault.message))
         reply.headers.update(fault.response_headers())
         return reply
 
@@ -333,12 +365,32 @@ class ScriptedServer:
             return _Reply(rule.status, rule.raw.encode())
         if rule.status != 200:
             return _error_reply(rule.status, rule.error_shape, rule.error_message)
-        if rule.accuracy is not None:
-            with self._lock:
-                draw = self._rngs.setdefault(id(rule), random.Random(rule.seed)).random()
-            if draw >= rule.accuracy:
-                rule = dataclasses.replace(rule, answer=rule.wrong_answer)
+        rule = self._drawn(rule)
+        if body.get("stream") is True:
+            events, end = self._stream_events(rule, api, body, prompt)
+            return _stream_reply(rule, events + end)
         return _Reply(200, self._success_body(rule, api, body, prompt))
+
+    def _drawn(self, rule: Rule) -> Rule:
+        """``rule``, or for a rule with ``accuracy``, maybe its wrong answer (one draw)."""
+        if rule.accuracy is None:
+            return rule
+        with self._lock:
+            draw = self._rngs.setdefault(id(rule), random.Random(rule.seed)).random()
+        if draw >= rule.accuracy:
+            return dataclasses.replace(rule, answer=rule.wrong_answer)
+        return rule
+
+    def _stream_events(
+        self, rule: Rule, api: str, body: dict[str, Any], prompt: str
+    ) -> tuple[list[bytes], list[bytes]]:
+        """The SSE events of the rule's streamed answer: (those before the end, the end)."""
+        model = body.get("model") or self.model
+        if api == "chat":
+            options = body.get("stream_options")
+            usage = isinstance(options, dict) and options.get("include_usage") is True
+            return _chat_stream(rule, _chat_body(rule, body, model, prompt), usage)
+        return _responses_stream(_responses_body(rule, body, model, prompt))
 
     def _success_body(self, rule: Rule, api: str, body: dict[str, Any], prompt: str) -> bytes:
         model = body.get("model") or self.model
@@ -400,6 +452,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.action == "reset":
             self._reset()
             return
+        if reply.action in ("stream", "stream_cut"):
+            self._stream(reply)
+            return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -411,6 +466,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.wfile.write(reply.body)
+
+    def _stream(self, reply: _Reply) -> None:
+        """Send ``reply.events`` as HTTP/1.1 chunks, one flushed chunk per event."""
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        stopping = self.server.scripted._stopping
+        for i, event in enumerate(reply.events):
+            if i and reply.stream_delay and stopping.wait(reply.stream_delay):
+                self.close_connection = True  # stopping: give up at once
+                return
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+        if reply.action == "stream_cut":  # hang up (FIN) without the terminating chunk
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _reset(self) -> None:
         """Close the connection with a TCP RST instead of a response."""
@@ -579,6 +656,111 @@ def _responses_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -
         "background": False,
         "service_tier": "auto",
     }
+
+
+# -- streamed replies ------------------------------------------------------------------
+
+
+def _pieces(text: str, n: int = 3) -> list[str]:
+    """``text`` in up to ``n`` pieces split between words; they join back to ``text``."""
+    words = [w for w in re.split(r"(?<=\s)(?=\S)", text) if w]
+    size = max(1, -(-len(words) // n))
+    return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n".encode()
+
+
+def _stream_reply(rule: Rule, events: list[bytes], action: str = "stream") -> _Reply:
+    return _Reply(
+        200,
+        b"",
+        content_type="text/event-stream",
+        action=action,
+        events=events,
+        stream_delay=rule.stream_delay,
+    )
+
+
+def _chat_stream(
+    rule: Rule, full: dict[str, Any], include_usage: bool
+) -> tuple[list[bytes], list[bytes]]:
+    """vLLM's chunks for the chat answer ``full``: (role, reasoning and content deltas),
+    (finish chunk, usage chunk if asked for, [DONE])."""
+    base = {
+        "id": full["id"],
+        "object": "chat.completion.chunk",
+        "created": full["created"],
+        "model": full["model"],
+    }
+
+    def chunk(delta: dict[str, Any], **finish: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None, **finish}
+        return _sse({**base, "choices": [choice]})
+
+    keys = {
+        "reasoning": ("reasoning",),
+        "reasoning_content": ("reasoning_content",),
+        "both": ("reasoning", "reasoning_content"),
+    }.get(rule.reasoning_field, ())  # "none": the reasoning is leaked into the content
+    events = [chunk({"role": "assistant", "content": ""})]
+    if keys:
+        events += [chunk(dict.fromkeys(keys, piece)) for piece in _pieces(rule.reasoning)]
+    content = full["choices"][0]["message"]["content"]
+    events += [chunk({"content": piece}) for piece in _pieces(content or "")]
+    end = [chunk({}, finish_reason=rule.finish, stop_reason=None)]
+    if include_usage:
+        end.append(_sse({**base, "choices": [], "usage": full["usage"]}))
+    return events, [*end, b"data: [DONE]\n\n"]
+
+
+def _responses_stream(full: dict[str, Any]) -> tuple[list[bytes], list[bytes]]:
+    """vLLM's events for the response ``full``: (created ... last output_item.done),
+    (response.completed carrying ``full``)."""
+    start = {**full, "status": "in_progress", "incomplete_details": None, "output": []}
+    start["usage"] = None
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": start},
+        {"type": "response.in_progress", "response": start},
+    ]
+    for index, item in enumerate(full["output"]):
+        part = item["content"][0]
+        text = part["text"]
+        if item["type"] == "reasoning":
+            prefix, extra = "response.reasoning_text", {}
+            added = {**item, "content": []}
+        else:
+            prefix, extra = "response.output_text", {"logprobs": []}
+            added = {**item, "status": "in_progress", "content": []}
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        events += [
+            {"type": "response.output_item.added", "output_index": index, "item": added},
+            {"type": "response.content_part.added", **where, "part": {**part, "text": ""}},
+            *({"type": f"{prefix}.delta", **where, "delta": p, **extra} for p in _pieces(text)),
+            {"type": f"{prefix}.done", **where, "text": text, **extra},
+            {"type": "response.content_part.done", **where, "part": part},
+            {"type": "response.output_item.done", "output_index": index, "item": item},
+        ]
+    events.append({"type": "response.completed", "response": full})
+    encoded = [_sse({**e, "sequence_number": n}, e["type"]) for n, e in enumerate(events)]
+    return encoded[:-1], encoded[-1:]
+
+
+def _stream_error(api: str, sequence_number: int, message: str) -> list[bytes]:
+    """The events of a failure mid-stream (after ``sequence_number`` events)."""
+    if api == "chat":
+        error = {"message": message, "type": "InternalServerError", "code": 500}
+        return [_sse({"error": error}), b"data: [DONE]\n\n"]
+    data = {
+        "type": "error",
+        "code": "server_error",
+        "message": message,
+        "param": None,
+        "sequence_number": sequence_number,
+    }
+    return [_sse(data, "error")]
 
 
 def _error_reply(status: int, shape: str, message: str) -> _Reply:

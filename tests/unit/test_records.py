@@ -253,6 +253,8 @@ def test_sample_record_fields() -> None:
         "extracted": "4",
         "usage": {"input_tokens": 10, "output_tokens": 3, "reasoning_tokens": None},
         "latency_ms": 12.346,
+        "first_reasoning_ms": None,
+        "first_answer_ms": None,
         "status": 200,
         "finish": "stop",
         "error": None,
