@@ -26,6 +26,7 @@ from harness.models import Completion, Request
 from harness.parse import error_completion, error_message, int_or_none, parse_response
 from harness.requests import build_request
 from harness.retry import parse_retry_after, should_retry
+from harness.streaming import StreamParser, is_stream
 
 __all__ = ["Attempt", "Client", "build_request", "error_message", "parse_response"]
 
@@ -137,10 +138,16 @@ class Client:
             extensions={"timeout": self._timeout},
         )
         start = time.perf_counter()
+        stream: StreamParser | None = None
         try:
             response = await next(self._turn).handle_async_request(outgoing)
             try:
-                await response.aread()
+                if is_stream(request) and _is_sse(response):
+                    stream = StreamParser(request.api, max_output_tokens=max_output_tokens)
+                    async for line in response.aiter_lines():
+                        stream.feed(self._scrub(line), _ms(start))
+                else:
+                    await response.aread()
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
@@ -152,6 +159,15 @@ class Client:
             text = f"{'connection' if transport else 'request'} error: {_describe(exc)}"
             return Attempt(error_completion(0, _ms(start), self._scrub(text)), transport)
         latency_ms = _ms(start)
+        if stream is not None:
+            # lines were scrubbed as they came; an error event or an early end is like an
+            # error body on a 200: retryable
+            completion = stream.finish(response.status_code, latency_ms)
+            if completion.error is None:
+                return Attempt(completion, False)
+            headers = response.headers
+            retry = should_retry(200, headers, no_response=False, failed=True)
+            return Attempt(completion, retry, parse_retry_after(headers) if retry else None)
         status, content = response.status_code, response.content
         token = self._token()
         if token and token.encode() in content:
@@ -183,6 +199,13 @@ class Client:
         # A server or proxy may echo the header back; never let the token out.
         token = self._token()
         return text.replace(token, "***") if token else text
+
+
+def _is_sse(response: httpx.Response) -> bool:
+    """A 200 to a streamed request that is not JSON: a non-200 (or a server that ignored
+    ``stream``) is read whole and parsed like a non-streamed reply."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return response.status_code == 200 and kind != "application/json"
 
 
 def _ms(start: float) -> float:
