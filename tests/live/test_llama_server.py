@@ -155,3 +155,17 @@ def test_every_example_suite_end_to_end_with_glm_local(
         assert len(rec["latency_ms"]) == 1
         assert rec["output_tokens"]
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_streaming_against_the_real_server(llama: LocalServer, api: str) -> None:
+    streamed = build_request(
+        api, messages=QUESTION, effort="default", params=PARAMS, model="", stream=True
+    )
+    plain = build_request(api, messages=QUESTION, effort="default", params=PARAMS, model="")
+    got, want = complete(llama, streamed, plain)
+    assert got.error is None, got.error
+    assert got.answer.strip() == want.answer.strip()  # temperature 0, same seed
+    assert got.first_answer_ms is not None
+    assert 0 < got.first_answer_ms <= got.latency_ms
+    assert got.usage.output_tokens == want.usage.output_tokens
