@@ -26,11 +26,11 @@ from harness.models import Completion, Request
 from harness.parse import error_completion, error_message, int_or_none, parse_response
 from harness.requests import build_request
 from harness.retry import parse_retry_after, should_retry
+from harness.settings import DEFAULT_TIMEOUT
 from harness.streaming import StreamParser, is_stream
 
 __all__ = ["Attempt", "Client", "build_request", "error_message", "parse_response"]
 
-DEFAULT_TIMEOUT = 180.0
 DEFAULT_MAX_CONNECTIONS = 32
 POOL_SIZE = 8  # connections per httpx pool
 

@@ -24,8 +24,8 @@ from harness.limiter import AdaptiveLimit
 from harness.models import Completion, Request
 from harness.parse import error_completion
 from harness.retry import RetryPolicy
+from harness.settings import DEFAULT_CONCURRENCY
 
-DEFAULT_CONCURRENCY = 8
 R = TypeVar("R")
 
 

@@ -11,7 +11,8 @@ from harness.models import APIS, EFFORTS, Api
 from harness.retry import DEFAULT_RETRIES
 
 DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
-DEFAULT_TIMEOUT = 180.0
+DEFAULT_TIMEOUT = 180.0  # seconds: Azure ML's request_timeout_ms cap
+DEFAULT_CONCURRENCY = 8
 
 NO_ENDPOINT = (
     "glm-harness: no model endpoint configured. Set GLM_BASE_URL (and GLM_API_KEY if the "
@@ -29,7 +30,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float = DEFAULT_TIMEOUT
-    concurrency: int = 8
+    concurrency: int = DEFAULT_CONCURRENCY
     apis: tuple[Api, ...] | None = None
     efforts: tuple[str, ...] | None = None
     samples: int | None = None
