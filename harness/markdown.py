@@ -210,6 +210,7 @@ def markdown_report(
     requests: Mapping[str, Any],
     baseline_lines: Sequence[str] = (),
     decisions: Sequence[Mapping[str, Any]] = (),
+    ignored: Sequence[str] = (),
     exit_status: int | None = None,
 ) -> str:
     """The run as GitHub Markdown, at most ``LIMIT`` characters.
@@ -251,6 +252,9 @@ def markdown_report(
             [_row(r) for r in summary_rows(items)],
             "\n",
         ),
+        "ignored": listed(
+            "Effort settings with no measurable effect", [f"- {_inline(t)}" for t in ignored]
+        ),
         "baselines": listed("Baselines", [f"- {_inline(line)}" for line in baseline_lines]),
     }
     brief = listed("Regressions", [_regression(i, diff=False) for i in regressions])
@@ -264,6 +268,6 @@ def markdown_report(
         if sections[name] is not None and len(_join(sections, cut)) > LIMIT:
             sections[name] = smaller
             cut.append(what)
-    for name in ("baselines", "API errors", "decisions", "regressions", "results"):
+    for name in ("ignored", "baselines", "API errors", "decisions", "regressions", "results"):
         _squeeze(sections, cut, name)
     return _join(sections, cut)

@@ -315,6 +315,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from harness.summary import decisions
 
         state.decisions = decisions(state)
+    from harness.summary import ignored_efforts
+
+    state.ignored = ignored_efforts(state)
     status = int(exitstatus)
     if state.selection is not None and not state.selection.selected and status == 5:
         status = 0  # --glm-changed-since found no suite to run: nothing can have regressed

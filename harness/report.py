@@ -11,7 +11,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.grading import Verdict
-from harness.models import Case, CheckResult, Message
+from harness.models import EFFORTS, Case, CheckResult, Message
 from harness.stats import percentile, wilson
 
 PROMPT_CHARS = 400
@@ -178,7 +178,12 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
     for rec in records:
         groups[(rec["suite"], rec["api"], rec["effort"])].append(rec)
     rows = []
-    for (suite, api, effort), recs in sorted(groups.items()):
+
+    def order(key: tuple[str, str, str]) -> tuple[str, str, int, str]:  # efforts low to high
+        rank = EFFORTS.index(key[2]) if key[2] in EFFORTS else len(EFFORTS)
+        return key[0], key[1], rank, key[2]
+
+    for (suite, api, effort), recs in sorted(groups.items(), key=lambda kv: order(kv[0])):
         outcomes = [o for r in recs for o in r["outcomes"]]
         passes = outcomes.count("pass")
         low, high = wilson(passes, len(outcomes))

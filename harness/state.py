@@ -36,6 +36,7 @@ class RunState:
     suite_paths: dict[str, str] = field(default_factory=dict)  # suite name -> file
     baseline_reports: list[str] = field(default_factory=list)  # one line per file written
     decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
+    ignored: list[dict[str, Any]] = field(default_factory=list)  # efforts with no effect
     selection: Selection | None = None  # --glm-changed-since
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)

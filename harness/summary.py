@@ -35,7 +35,9 @@ def requests_line(stats: dict[str, Any]) -> str:
 
 
 def terminal_lines(state: RunState, root: Path) -> list[str]:
-    lines = [endpoint_line(state), *summary_lines(state.items), requests_line(state.stats())]
+    lines = [endpoint_line(state), *summary_lines(state.items)]
+    lines += [f"effort: {n['text']}" for n in state.ignored]  # right under the table
+    lines.append(requests_line(state.stats()))
     lines += change_lines(state, root)
     lines += decision_lines(state.decisions)
     records = state.run_dir / "records.jsonl"
@@ -62,6 +64,7 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
         "baselines": list(state.baseline_reports),
         "decisions": state.decisions,
+        "ignored_efforts": state.ignored,
     }
 
 
@@ -186,6 +189,32 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
     return out
 
 
+def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
+    """Effort levels that differ in the request but neither in pass rate nor in reasoning
+    length, measurably (``glm-harness compare --by effort`` on this run's records)."""
+    from harness.compare import CompareError, compare_runs, load_run
+
+    levels: dict[tuple[str, str], set[str]] = {}
+    for item in state.items:
+        levels.setdefault((item["suite"], item["api"]), set()).add(item["effort"])
+    records = state.run_dir / "records.jsonl"
+    if all(len(found) < 2 for found in levels.values()) or not records.is_file():
+        return []
+    try:
+        comparisons = compare_runs(load_run(str(records)), by="effort")
+    except CompareError:
+        return []
+    return [
+        {
+            "suite": c.suite, "api": c.shared, "ref": c.ref, "other": c.other,
+            "cases": c.cases, "message": c.message,
+            "text": f"{c.suite} [{c.shared}] {c.ref} -> {c.other} ({c.cases} cases): {c.message}",
+        }
+        for c in comparisons
+        if c.verdict == "no effect" and c.requests_differ
+    ]  # fmt: skip
+
+
 def decision_lines(found: list[dict[str, Any]]) -> list[str]:
     """Gating paired tests, regressions first (the reason already says how many more
     samples would decide an inconclusive one); informational ones only when they see a
@@ -213,6 +242,7 @@ def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
         requests=state.stats(),
         baseline_lines=state.baseline_reports,
         decisions=[d for d in state.decisions if d["gates"]],  # the ones that decide the run
+        ignored=[n["text"] for n in state.ignored],
         exit_status=exitstatus,
     )
     write_atomic(target, text)

@@ -60,7 +60,7 @@ def row(rows: list[list[str]], suite: str, api: str, effort: str) -> dict[str, s
 # --- summary -------------------------------------------------------------------------
 
 
-def test_summary_rows_group_and_sort_by_suite_api_effort() -> None:
+def test_summary_rows_group_and_sort_by_suite_api_effort_low_to_high() -> None:
     records = [
         rec("math", "responses", "low"),
         rec("json", "chat", "low"),
@@ -71,8 +71,8 @@ def test_summary_rows_group_and_sort_by_suite_api_effort() -> None:
     rows = summary_rows(records)
     assert [r[:4] for r in rows] == [
         ["json", "chat", "low", "1"],
-        ["math", "chat", "high", "2"],
         ["math", "chat", "low", "1"],
+        ["math", "chat", "high", "2"],
         ["math", "responses", "low", "1"],
     ]
     assert all(len(r) == len(HEADERS) for r in rows)
@@ -143,8 +143,8 @@ def test_summary_lines_table_and_items_line() -> None:
     assert set(lines[1]) <= {"-", " "}
     body = lines[2:-2]
     assert [line.split()[:3] for line in body] == [
-        ["math", "chat", "high"],
         ["math", "chat", "low"],
+        ["math", "chat", "high"],
         ["math", "responses", "low"],
     ]
 

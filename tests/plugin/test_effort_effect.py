@@ -1,0 +1,70 @@
+"""The end-of-run table says when an effort setting changed the request but nothing that
+can be measured (issue 6: no-effect detection), and stays quiet when it did change things."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.plugin.conftest import write
+from tests.server.app import Rule, ScriptedServer
+
+CASES = 12
+SUITE = (
+    'prompt: "Question {{ n }}"\napis: [chat]\nefforts: [low, high]\n'
+    "expect: [{contains: right}]\ncases:\n"
+    + "".join(f"  - {{id: c{n}, vars: {{n: {n}}}}}\n" for n in range(CASES))
+)
+IGNORED = "the endpoint appears to ignore the setting"
+
+
+def run(project: pytest.Pytester, server: ScriptedServer, rules: list[Rule]) -> pytest.RunResult:
+    write(project, "suites/s.yaml", SUITE)
+    server.rules = rules
+    return project.runpytest(
+        "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider",
+        "--glm-cache=off", "--glm-report=report.md",
+    )  # fmt: skip
+
+
+def summary(project: pytest.Pytester) -> dict[str, object]:
+    [run_dir] = (project.path / "results" / "runs").iterdir()
+    data: dict[str, object] = json.loads((run_dir / "summary.json").read_text())
+    return data
+
+
+def test_an_ignored_effort_is_named_under_the_table(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    same = "Let me think about this question step by step. " * 20
+    result = run(project, server, [Rule(match="Question", answer="right", reasoning=same)])
+    assert result.ret == 0
+    result.stdout.re_match_lines([
+        r"s +chat +low +12 .*", r"s +chat +high +12 .*",
+        rf"effort: s \[chat\] low -> high \(12 cases\): no measurable effect: {IGNORED}: "
+        r"p=1 \(exact McNemar\); reasoning tokens \+0 per case .*",
+        r"requests: 24 samples.*",
+    ])  # fmt: skip
+    [found] = summary(project)["ignored_efforts"]  # type: ignore[misc]
+    assert (found["suite"], found["api"], found["ref"], found["other"]) == (
+        "s",
+        "chat",
+        "low",
+        "high",
+    )
+    assert IGNORED in (project.path / "report.md").read_text()
+
+
+def test_an_effort_that_buys_reasoning_is_not_called_ignored(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    rules = [
+        Rule(match="Question", effort="high", answer="right", reasoning="think hard. " * 200),
+        Rule(match="Question", effort="low", answer="wrong", reasoning="quick."),
+    ]
+    result = run(project, server, rules)
+    assert result.ret == 1  # low fails every case
+    assert IGNORED not in result.stdout.str()
+    assert summary(project)["ignored_efforts"] == []
+    assert "no measurable effect" not in (project.path / "report.md").read_text()
