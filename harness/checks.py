@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from harness import checks_data, checks_run, checks_text, checks_user
+from harness import checks_data, checks_run, checks_text, checks_user, judge
 from harness.checks_base import CheckContext, Factory, check_pointer, join_path, select, short
 from harness.errors import CheckSpecError
 from harness.jsontext import as_text
@@ -30,6 +30,7 @@ def _build_list(checks: Sequence[Mapping[str, Any]], ctx: CheckContext) -> list[
     if not checks:
         raise CheckSpecError("checks", "is empty; list at least one check")
     built = []
+    ctx = replace(ctx, nested=True)
     for index, spec in enumerate(checks):
         try:
             built.append(build_check(spec, ctx)[1])
@@ -40,7 +41,7 @@ def _build_list(checks: Sequence[Mapping[str, Any]], ctx: CheckContext) -> list[
 
 def _build_one(spec: Mapping[str, Any], ctx: CheckContext, key: str) -> Check:
     try:
-        return build_check(spec, ctx)[1]
+        return build_check(spec, replace(ctx, nested=True))[1]
     except CheckSpecError as exc:
         raise CheckSpecError(join_path(key, exc.path), exc.message) from None
 
@@ -149,6 +150,7 @@ CHECKS: dict[str, Factory] = {
     "latency_ms": checks_run.latency_ms,
     "tokens": checks_run.tokens,
     "python": checks_user.python,
+    "judge": judge.judge,
     "reasoning": reasoning,
     "not": not_,
     "all": all_,
@@ -171,6 +173,7 @@ _SHORTHAND: dict[str, str] = {
     "finished": "value",
     "latency_ms": "max",
     "python": "function",
+    "judge": "rubric",
     "reasoning": "checks",
     "not": "check",
     "all": "checks",

@@ -23,10 +23,15 @@ NO_JSON = "no JSON found in answer"
 class CheckContext:
     """What building a check may need from outside: ``load_schema(path)`` loads a JSON
     Schema file under evals/ and raises ``TemplateError`` if it is missing, outside evals/
-    or not JSON; ``project_root`` is where ``python`` checks find their functions."""
+    or not JSON; ``project_root`` is where ``python`` checks find their functions;
+    ``render(source, from_file, vars)`` renders a template (inline or a file under evals/)
+    and returns the text and the files it read; ``nested`` is true inside all/any/not/...
+    (where a ``judge`` check is not allowed)."""
 
     load_schema: Callable[[str], Mapping[str, Any]]
     project_root: Path | None = None
+    render: Callable[[str, bool, Mapping[str, Any]], tuple[str, set[str]]] | None = None
+    nested: bool = False
 
 
 def join_path(prefix: str, sub: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +12,17 @@ import pytest
 from harness.baseline import change, entry_key, make_entry
 from harness.client import build_request
 from harness.errors import AuthError, SuiteError
-from harness.grading import Verdict, grade, verdict
-from harness.models import Api, Case, Completion, SampleResult, Suite
+from harness.grading import Verdict, extract, grade, verdict
+from harness.judging import has_judge, judge_answer
+from harness.models import Api, Case, Completion, Judged, SampleResult, Suite
 from harness.parse import error_completion
 from harness.plugin import STATE
 from harness.records import sample_record
 from harness.report import failure_text, record, regression_text
 from harness.state import RunState
 from harness.suite import load_suite
+
+Graded = SampleResult | Coroutine[None, None, SampleResult]  # what an answer's callback gives
 
 
 class SuiteFile(pytest.File):
@@ -107,12 +110,28 @@ class CaseItem(pytest.Item):
             answer = known.get("answer") if known else None
             baseline_answer = answer if isinstance(answer, str) and answer else None
 
-        def graded(index: int) -> Callable[[Completion, int], SampleResult]:
-            def then(completion: Completion, attempts: int) -> SampleResult:
-                # runs on the engine's thread as soon as the answer is in
-                result = grade(self.case, completion, index, baseline_answer=baseline_answer)
+        judged = has_judge(self.case)
+
+        def graded(index: int) -> Callable[[Completion, int], Graded]:
+            def finish(
+                completion: Completion, attempts: int, verdicts: dict[int, Judged] | None = None
+            ) -> SampleResult:
+                result = grade(
+                    self.case, completion, index, baseline_answer=baseline_answer, judged=verdicts
+                )
                 state.record(sample_record(where, request, result, attempts))
                 return result
+
+            async def judge_then_finish(completion: Completion, attempts: int) -> SampleResult:
+                text = extract(self.case, completion.answer)[0]
+                verdicts = await judge_answer(engine, state.settings, self.case, text)
+                return finish(completion, attempts, verdicts)
+
+            def then(completion: Completion, attempts: int) -> Graded:
+                # runs on the engine's thread as soon as the answer is in
+                if judged and completion.error is None and not completion.truncated:
+                    return judge_then_finish(completion, attempts)  # the engine awaits it
+                return finish(completion, attempts)
 
             return then
 

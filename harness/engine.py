@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from harness.cache import Cache, cache_key
@@ -46,10 +47,28 @@ class EngineStats:
     retries: int = 0
     cached: int = 0
     failed: int = 0  # samples that ended in an error
+    input_tokens: int = 0  # as the server reported them, for answers sent (not cached)
+    output_tokens: int = 0
+
+
+@dataclass(slots=True)
+class _Lane:
+    """Where one kind of request goes: the graded answers, or the judge's verdicts."""
+
+    client: Sender
+    limit: AdaptiveLimit
+    endpoint: str
+    stats: EngineStats = field(default_factory=EngineStats)
+    auth_error: AuthError | None = None  # refused once: refused for every request
 
 
 class Engine:
-    """Owns the loop thread and the client; ``submit`` is safe to call from any thread."""
+    """Owns the loop thread and the client; ``submit`` is safe to call from any thread.
+
+    Judge requests (:meth:`judge`, awaited on the loop) are counted in ``judge_stats``. They
+    share the answers' client and concurrency limit unless ``make_judge_client`` gives the
+    judge an endpoint of its own, which then gets its own limit (a 429 there does not slow
+    the answers)."""
 
     def __init__(
         self,
@@ -59,83 +78,131 @@ class Engine:
         policy: RetryPolicy | None = None,
         cache: Cache | None = None,
         endpoint: str = "",
+        make_judge_client: Callable[[], Sender] | None = None,
+        judge_endpoint: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.policy = policy or RetryPolicy()
         self.cache = cache
         self.endpoint = endpoint
-        self.stats = EngineStats()
-        self._auth_error: AuthError | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="glm-engine", daemon=True
         )
         self._thread.start()
-        setup = asyncio.run_coroutine_threadsafe(self._setup(make_client, concurrency), self._loop)
-        self._client, self.limit = setup.result()
+        setup = asyncio.run_coroutine_threadsafe(
+            self._setup(make_client, make_judge_client, concurrency), self._loop
+        )
+        answers, judges = setup.result()
+        self._answers = _Lane(answers[0], answers[1], endpoint)
+        self._judges = (
+            _Lane(answers[0], answers[1], judge_endpoint or endpoint)
+            if judges is None
+            else _Lane(judges[0], judges[1], judge_endpoint or endpoint)
+        )
+        self.stats, self.judge_stats = self._answers.stats, self._judges.stats
+        self.limit, self.judge_limit = self._answers.limit, self._judges.limit
 
     async def _setup(
-        self, make_client: Callable[[], Sender], concurrency: int
-    ) -> tuple[Sender, AdaptiveLimit]:
-        return make_client(), AdaptiveLimit(concurrency)
+        self,
+        make_client: Callable[[], Sender],
+        make_judge_client: Callable[[], Sender] | None,
+        concurrency: int,
+    ) -> tuple[tuple[Sender, AdaptiveLimit], tuple[Sender, AdaptiveLimit] | None]:
+        answers = make_client(), AdaptiveLimit(concurrency)
+        if make_judge_client is None:
+            return answers, None
+        return answers, (make_judge_client(), AdaptiveLimit(concurrency))
 
     def submit(
         self,
         request: Request,
-        then: Callable[[Completion, int], R],
+        then: Callable[[Completion, int], R | Awaitable[R]],
         *,
         sample: int = 0,
         max_output_tokens: int | None = None,
     ) -> concurrent.futures.Future[R]:
         """Schedule one sample of ``request``. The future resolves to ``then(completion,
-        attempts)`` (attempts is 0 for a cached answer), or raises AuthError."""
+        attempts)`` (attempts is 0 for a cached answer; when ``then`` returns an awaitable,
+        e.g. a coroutine asking the judge, its result), or raises AuthError."""
         coro = self._run(request, then, sample, max_output_tokens)
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def _run(
         self,
         request: Request,
-        then: Callable[[Completion, int], R],
+        then: Callable[[Completion, int], R | Awaitable[R]],
         sample: int,
         max_output_tokens: int | None,
     ) -> R:
-        self.stats.requests += 1
-        key = cache_key(self.endpoint, request, sample) if self.cache is not None else ""
+        completion, attempts = await self._ask(self._answers, request, sample, max_output_tokens)
+        result = then(completion, attempts)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+    async def judge(
+        self,
+        request: Request,
+        *,
+        sample: int = 0,
+        max_output_tokens: int | None = None,
+        keep: Callable[[Completion], bool] | None = None,
+    ) -> tuple[Completion, int]:
+        """Ask the judge (await on the engine's loop, e.g. from a ``then`` coroutine): the
+        answers' retries and cache, counted in ``judge_stats``. Only answers that ``keep``
+        accepts (a valid verdict) are cached; a cached one it refuses is asked again."""
+        return await self._ask(self._judges, request, sample, max_output_tokens, keep)
+
+    async def _ask(
+        self,
+        lane: _Lane,
+        request: Request,
+        sample: int,
+        max_output_tokens: int | None,
+        keep: Callable[[Completion], bool] | None = None,
+    ) -> tuple[Completion, int]:
+        """One sample of ``request`` on ``lane``: from the cache, else sent (with retries)."""
+        stats = lane.stats
+        stats.requests += 1
+        key = cache_key(lane.endpoint, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None:
-                self.stats.cached += 1
-                return then(hit, 0)
+            if hit is not None and (keep is None or keep(hit)):
+                stats.cached += 1
+                return hit, 0
             if self.cache.mode == "only":
-                self.stats.failed += 1
-                return then(error_completion(0, 0.0, "not in the cache (--glm-cache=only)"), 0)
-        completion, attempts = await self._send(request, max_output_tokens)
+                stats.failed += 1
+                return error_completion(0, 0.0, "not in the cache (--glm-cache=only)"), 0
+        completion, attempts = await self._send(lane, request, max_output_tokens)
+        stats.input_tokens += completion.usage.input_tokens or 0
+        stats.output_tokens += completion.usage.output_tokens or 0
         if completion.error is not None:
-            self.stats.failed += 1
-        elif self.cache is not None:
+            stats.failed += 1
+        elif self.cache is not None and (keep is None or keep(completion)):
             self.cache.put(key, request, completion)
-        return then(completion, attempts)
+        return completion, attempts
 
     async def _send(
-        self, request: Request, max_output_tokens: int | None
+        self, lane: _Lane, request: Request, max_output_tokens: int | None
     ) -> tuple[Completion, int]:
         attempt = 0
         while True:
             attempt += 1
-            epoch = await self.limit.acquire()
+            epoch = await lane.limit.acquire()
             throttled = False
             try:
-                if self._auth_error is not None:
-                    raise self._auth_error  # refused once: refused for every request
-                self.stats.sent += 1
-                result = await self._client.attempt(request, max_output_tokens=max_output_tokens)
+                if lane.auth_error is not None:
+                    raise lane.auth_error
+                lane.stats.sent += 1
+                result = await lane.client.attempt(request, max_output_tokens=max_output_tokens)
                 throttled = result.completion.status == 429
             except AuthError as exc:
-                self._auth_error = exc
+                lane.auth_error = exc
                 raise
             finally:
-                await self.limit.release(epoch, throttled=throttled)
+                await lane.limit.release(epoch, throttled=throttled)
             done = result.completion
             if done.error is None:
                 return done, attempt
@@ -143,7 +210,7 @@ class Engine:
                 return error_completion(
                     done.status, done.latency_ms, _final(done, attempt)
                 ), attempt
-            self.stats.retries += 1
+            lane.stats.retries += 1
             await asyncio.sleep(self.policy.delay(attempt, result.retry_after))
 
     def close(self) -> None:
@@ -157,7 +224,9 @@ class Engine:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            await self._client.aclose()
+            await self._answers.client.aclose()
+            if self._judges.client is not self._answers.client:
+                await self._judges.client.aclose()
 
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=30)

@@ -3,38 +3,56 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from harness.models import Case, CheckResult, Completion, Outcome, SampleResult, Subject
+from harness.judge import JudgeCheck
+from harness.models import Case, CheckResult, Completion, Judged, Outcome, SampleResult, Subject
 
 
 def grade(
-    case: Case, completion: Completion, index: int = 0, *, baseline_answer: str | None = None
+    case: Case,
+    completion: Completion,
+    index: int = 0,
+    *,
+    baseline_answer: str | None = None,
+    judged: Mapping[int, Judged] | None = None,
 ) -> SampleResult:
     """Grade one sample. Errors and truncations are outcomes of their own, not check failures.
     ``baseline_answer`` is the answer kept in the baseline (``None`` when there is none); the
-    case's ``extract`` applies to it as to the new answer, for the ``baseline`` check."""
+    case's ``extract`` applies to it as to the new answer, for the ``baseline`` check.
+    ``judged`` holds, by index in ``case.checks``, the judge's verdicts for ``judge``
+    checks; a judge without a valid verdict makes the sample an ``error``, never a pass."""
     if completion.error is not None:
         return SampleResult(index, "error", 0.0, completion)
     if completion.truncated:
         return SampleResult(index, "truncated", 0.0, completion)
-    text, extracted = _extract(case, completion.answer)
-    baseline = None if baseline_answer is None else _extract(case, baseline_answer)[0]
+    text, extracted = extract(case, completion.answer)
+    baseline = None if baseline_answer is None else extract(case, baseline_answer)[0]
+    judged = dict(judged or {})
+    for number, bound in enumerate(case.checks):
+        if isinstance(bound.run, JudgeCheck) and number not in judged:
+            judged[number] = Judged(error="the judge was not asked")  # never a silent pass
     results = tuple(
         _weighted(
-            bound.run(Subject(text=text, value=text, completion=completion, baseline=baseline)),
+            bound.run(
+                Subject(text, text, completion, baseline=baseline, judged=judged.get(number))
+            ),
             bound.weight,
         )
-        for bound in case.checks
+        for number, bound in enumerate(case.checks)
     )
     total = sum(r.weight for r in results)
     score = 1.0 if total == 0 else sum(r.weight for r in results if r.passed) / total
     passed = all(r.passed for r in results) if case.threshold is None else score >= case.threshold
+    failed = [j.error for j in judged.values() if j.error is not None]
+    if failed:  # the answer is kept; the sample has no grade
+        done = replace(completion, error=f"judge: {failed[0]}")
+        return SampleResult(index, "error", 0.0, done, results, extracted)
     return SampleResult(index, "pass" if passed else "fail", score, completion, results, extracted)
 
 
-def _extract(case: Case, answer: str) -> tuple[str, str | None]:
+def extract(case: Case, answer: str) -> tuple[str, str | None]:
     """``(text the checks see, what extract matched)``: the answer itself without
     ``extract``; the match (its first group if any) with it, ``""`` when it does not match."""
     if case.extract is None:

@@ -47,15 +47,27 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True)
+class Judged:
+    """A judge's verdicts on one answer (``{score, pass, reason}`` each, validated), or
+    why there is none (``error``)."""
+
+    verdicts: tuple[Mapping[str, Any], ...] = ()
+    answers: tuple[str, ...] = ()  # the judge's raw answers, in sample order
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Subject:
     """What a check looks at: ``text`` (the answer after ``extract``), ``value`` (a JSON
     value when a pointer selected one, else the text), the whole completion and
-    ``baseline``, the baseline's answer after ``extract`` (``None`` when there is none yet)."""
+    ``baseline``, the baseline's answer after ``extract`` (``None`` when there is none yet);
+    ``judged``, for a ``judge`` check, its judge's verdicts on this answer."""
 
     text: str
     value: Any
     completion: Completion
     baseline: str | None = None
+    judged: Judged | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,22 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
     ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
     ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
     ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
+    (
+        "--glm-judge-base-url",
+        "glm_judge_base_url",
+        {"help": "judge endpoint (else GLM_JUDGE_BASE_URL, ini; default: the run's endpoint)"},
+    ),
+    (
+        "--glm-judge-model",
+        "glm_judge_model",
+        {"help": "judge model (else GLM_JUDGE_MODEL, ini; default: the run's model)"},
+    ),
+    (
+        "--glm-judge-effort",
+        "glm_judge_effort",
+        {"help": "judge reasoning effort: default (no field), none, ..., xhigh"},
+    ),
+    ("--glm-judge-api", "glm_judge_api", {"help": "judge API: chat (default) or responses"}),
     ("--glm-changed-since", None, {"help": "run only suites whose files changed since GITREF"}),
     ("--glm-report", None, {"help": "write a Markdown report (PR comment, step summary)"}),
 ]
@@ -211,7 +227,32 @@ def _settings(config: pytest.Config) -> Settings:
         efforts=s.parse_efforts(_value(config, "glm_effort")),
         samples=samples,
         stream=bool(config.getoption("glm_stream")),
+        judge=_judge_settings(config),
     )  # fmt: skip
+
+
+def _judge_settings(config: pytest.Config) -> Any:
+    from harness import settings as s
+    from harness.errors import ConfigError
+    from harness.models import APIS, EFFORTS
+
+    def pick(name: str, variable: str) -> str | None:
+        return s.first(config.getoption(name), os.environ.get(variable), str(config.getini(name)))
+
+    def one(name: str, allowed: tuple[str, ...], default: str) -> str:
+        option = f"--{name.replace('_', '-')}"
+        found = s.parse_list(_value(config, name), allowed, option) or (default,)
+        if len(found) > 1:
+            raise ConfigError(f"{option}: give one value, not {', '.join(found)}")
+        return found[0]
+
+    return s.JudgeSettings(
+        base_url=pick("glm_judge_base_url", "GLM_JUDGE_BASE_URL"),
+        model=pick("glm_judge_model", "GLM_JUDGE_MODEL"),
+        api_key=s.api_key_from_env("GLM_JUDGE_API_KEY"),
+        effort=one("glm_judge_effort", EFFORTS, "default"),
+        api="responses" if one("glm_judge_api", APIS, "chat") == "responses" else "chat",
+    )
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -81,7 +81,8 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     )
     if sample.outcome == "error":
         lines.append(f"error: {visible(done.error or '')}")
-        return "\n".join(lines)
+        if not sample.checks:  # no answer; a judge's error keeps the answer and the checks
+            return "\n".join(lines)
     usage = done.usage
     lines.append(f"answer ({len(done.answer)} chars):")
     shown = visible(shorten(done.answer, ANSWER_CHARS))

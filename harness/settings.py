@@ -22,6 +22,19 @@ NO_ENDPOINT = (
 
 
 @dataclass(frozen=True, slots=True)
+class JudgeSettings:
+    """Where ``judge`` checks send their requests. ``base_url`` None: the run's endpoint
+    (and its token); ``model`` None: the run's model. A judge at another URL gets only
+    GLM_JUDGE_API_KEY: the run's token is never sent to another host."""
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    effort: str = "default"
+    api: Api = "chat"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a run needs to reach the endpoint. The token is never shown by repr."""
 
@@ -38,10 +51,20 @@ class Settings:
     stream: bool = False  # --glm-stream: stream every request
     cache_mode: str = "use"
     cache_id: str | None = None  # what identifies the endpoint in cache keys (default: base_url)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
 
     @property
     def endpoint_id(self) -> str:
         return self.cache_id or self.base_url or ""
+
+    @property
+    def judge_apart(self) -> bool:
+        """The judge has an endpoint of its own (another client, token and limit)."""
+        return self.judge.base_url is not None and self.judge.base_url != self.base_url
+
+    @property
+    def judge_model(self) -> str:
+        return self.judge.model or self.model
 
 
 def first(*values: str | None) -> str | None:
@@ -89,13 +112,13 @@ def parse_headers(lines: list[str]) -> dict[str, str]:
     return headers
 
 
-def api_key_from_env() -> str | None:
-    """GLM_API_KEY, checked: a key that cannot go in an HTTP header is a usage error (the
-    message never shows it)."""
-    key = first(os.environ.get("GLM_API_KEY"))
+def api_key_from_env(name: str = "GLM_API_KEY") -> str | None:
+    """GLM_API_KEY (or ``name``), checked: a key that cannot go in an HTTP header is a
+    usage error (the message never shows it)."""
+    key = first(os.environ.get(name))
     if key is not None and not (key.isascii() and key.isprintable()):
         raise ConfigError(
-            "GLM_API_KEY contains characters that cannot be sent in an HTTP header "
+            f"{name} contains characters that cannot be sent in an HTTP header "
             "(a stray newline or non-ASCII character?)"
         )
     return key

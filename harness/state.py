@@ -93,14 +93,17 @@ class RunState:
                 raise RuntimeError("no endpoint configured")  # the plugin checks this first
             base_url = settings.base_url
 
-            def make_client() -> Client:
+            def make_client(url: str = base_url, key: str | None = settings.api_key) -> Client:
                 return Client(
-                    base_url,
-                    api_key=settings.api_key,
+                    url,
+                    api_key=key,
                     headers=settings.headers,
                     timeout=settings.timeout,
                     max_connections=max(settings.concurrency, 1),
                 )
+
+            judge = settings.judge
+            judge_url = judge.base_url if settings.judge_apart else None
 
             cache = (
                 None
@@ -113,6 +116,10 @@ class RunState:
                 policy=RetryPolicy(retries=settings.retries),
                 cache=cache,
                 endpoint=settings.endpoint_id,
+                make_judge_client=(
+                    None if judge_url is None else lambda: make_client(judge_url, judge.api_key)
+                ),
+                judge_endpoint=judge_url,
             )
         return self._engine
 
@@ -129,20 +136,23 @@ class RunState:
 
     def stats(self) -> dict[str, Any]:
         """Request counters of this process's engine plus those reported by xdist workers."""
-        totals: dict[str, Any] = {"requests": 0, "sent": 0, "retries": 0, "cached": 0, "failed": 0}
+        totals: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
+        judge: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         limits: list[tuple[int, int, int]] = []
         sources = list(self.worker_stats)
         if self._engine is not None:
             sources.append(engine_stats(self._engine))
         for source in sources:
-            for key in totals:
-                totals[key] += source[key]
+            for key in COUNTERS:
+                totals[key] += source.get(key, 0)
+                judge[key] += source.get("judge", {}).get(key, 0)
             limits.append((source["max_concurrency"], source["concurrency"], source["shrinks"]))
         totals["max_concurrency"] = max(
             (m for m, _, _ in limits), default=self.settings.concurrency
         )
         totals["concurrency"] = min((c for _, c, _ in limits), default=self.settings.concurrency)
         totals["shrinks"] = sum(s for _, _, s in limits)
+        totals["judge"] = judge
         return totals
 
     def close(self) -> None:
@@ -156,14 +166,14 @@ class RunState:
             self.local = None
 
 
+COUNTERS = ("requests", "sent", "retries", "cached", "failed", "input_tokens", "output_tokens")
+
+
 def engine_stats(engine: Engine) -> dict[str, Any]:
-    stats = engine.stats
+    """The engine's counters (the judge's apart), as summary.json and xdist carry them."""
     return {
-        "requests": stats.requests,
-        "sent": stats.sent,
-        "retries": stats.retries,
-        "cached": stats.cached,
-        "failed": stats.failed,
+        **{key: getattr(engine.stats, key) for key in COUNTERS},
+        "judge": {key: getattr(engine.judge_stats, key) for key in COUNTERS},
         "max_concurrency": engine.limit.maximum,
         "concurrency": engine.limit.limit,
         "shrinks": engine.limit.shrinks,

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path as FsPath
@@ -21,6 +22,7 @@ import jsonschema
 
 from harness.checks import CheckContext, build_check
 from harness.errors import CheckSpecError, Problem, SuiteError, TemplateError
+from harness.judge import JudgeCheck
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
 from harness.regexes import UnsafePattern, compile_safe
 from harness.schema_errors import problems_from
@@ -30,6 +32,7 @@ from harness.yamlsource import Located, Path, format_path, load_yaml
 PROMPT_KEYS = ("template", "prompt", "messages")
 NUMBER_KEYS = ("threshold", "min_pass_rate")
 SYSTEM_KEYS = ("system", "system_template")
+Rendered = tuple[str, set[str]]  # a template's text and the files it read
 DEFAULTS: dict[str, Any] = {
     "apis": ["chat", "responses"],
     "efforts": ["default"],
@@ -192,6 +195,7 @@ class _Builder:
         files = set() if raw.get("replace_expect") else set(suite_files)
         own = self.checks(raw.get("expect"), (*at, "expect"), files)
         checks = own if raw.get("replace_expect") else [*suite_checks, *own]
+        checks = self.bind_judges(checks, len(checks) - len(own), raw, at, files)
         messages = self.messages(raw, at, files)
         extract = self.regex(raw, at, "extract")
         structured = self.structured_output(raw, at, files)
@@ -335,7 +339,10 @@ class _Builder:
             files.add(name)
             return schema
 
-        ctx = CheckContext(load_schema=load_schema, project_root=self.project_root)
+        def render(source: str, from_file: bool, variables: Mapping[str, Any]) -> Rendered:
+            return self.file(source, variables) if from_file else self.inline(source, variables)
+
+        ctx = CheckContext(load_schema=load_schema, project_root=self.project_root, render=render)
         for j, item in enumerate(raw):
             where = (*at, j)
             if not isinstance(item, dict) or not self.clean(where):
@@ -354,6 +361,34 @@ class _Builder:
                 self.problem((*where, "weight"), "must be a finite number above 0")
                 continue
             out.append(BoundCheck(name, weight, self.located.line_of(where), check))
+        return out
+
+    def bind_judges(
+        self, checks: list[BoundCheck], inherited: int, raw: dict[str, Any], at: Path,
+        files: set[str],
+    ) -> list[BoundCheck]:  # fmt: skip
+        """Render each ``judge`` check's rubric with the case's vars (the first
+        ``inherited`` checks come from the suite's ``expect``)."""
+        if not any(isinstance(b.run, JudgeCheck) for b in checks):
+            return checks
+        if not (self.clean(("vars",)) and self.clean((*at, "vars"))):
+            return checks
+        variables = {**(self.data.get("vars") or {}), **(raw.get("vars") or {})}
+        out = []
+        for number, bound in enumerate(checks):
+            if isinstance(bound.run, JudgeCheck):
+                own = number >= inherited
+                where = (*at, "expect", number - inherited) if own else ("expect", number)
+                key = "rubric_template" if bound.run.from_file else "rubric"
+                try:
+                    judge, used = bound.run.bind(variables)
+                except TemplateError as exc:
+                    suffix = "" if own else f" (rendering it for case {raw['id']!r})"
+                    self.problem((*where, "judge", key), exc.message + suffix)
+                    continue
+                files.update(used)
+                bound = replace(bound, run=judge)
+            out.append(bound)
         return out
 
 

@@ -30,14 +30,31 @@ def requests_line(stats: dict[str, Any]) -> str:
         f"requests: {stats['requests']} samples, {stats['cached']} from cache, "
         f"{stats['sent']} sent ({stats['retries']} retries), {stats['failed']} failed; "
         f"concurrency {stats['max_concurrency']}, final {stats['concurrency']} "
-        f"(shrank {shrank} time{'' if shrank == 1 else 's'} on 429)"
+        f"(shrank {shrank} time{'' if shrank == 1 else 's'} on 429); {_tokens(stats)}"
     )
+
+
+def judge_lines(stats: dict[str, Any]) -> list[str]:
+    """The judge's traffic, apart from the graded answers' (only when there was any)."""
+    judge = stats.get("judge") or {}
+    if not judge.get("requests"):
+        return []
+    return [
+        f"judge: {judge['requests']} verdicts, {judge['cached']} from cache, "
+        f"{judge['sent']} sent ({judge['retries']} retries), {judge['failed']} failed; "
+        f"{_tokens(judge)}"
+    ]
+
+
+def _tokens(stats: dict[str, Any]) -> str:
+    return f"tokens {stats.get('input_tokens', 0)} in, {stats.get('output_tokens', 0)} out"
 
 
 def terminal_lines(state: RunState, root: Path) -> list[str]:
     lines = [endpoint_line(state), *summary_lines(state.items)]
     lines += [f"effort: {n['text']}" for n in state.ignored]  # right under the table
-    lines.append(requests_line(state.stats()))
+    stats = state.stats()
+    lines += [requests_line(stats), *judge_lines(stats)]
     lines += change_lines(state, root)
     lines += decision_lines(state.decisions)
     records = state.run_dir / "records.jsonl"

@@ -112,6 +112,12 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "min_reasoning": BOUNDS,
     "function": st.sampled_from(["checks_mod:fn", "os:system", "nope", ""]),
     "args": st.dictionaries(st.text(max_size=4), JSONISH, max_size=2),
+    "rubric": TEXTS,
+    "rubric_template": st.sampled_from(["rubric.j2", "nope.j2", "../x.j2", ""]),
+    "min_score": NUMBERS,
+    "samples": BOUNDS,
+    "temperature": NUMBERS,
+    "max_output_tokens": BOUNDS,
 }
 # Where a check reads a parameter of the same name as another type.
 PLAUSIBLE_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 
 import pytest
 
+from harness.cache import Cache
 from harness.client import Attempt
 from harness.engine import Engine
 from harness.errors import AuthError
@@ -196,3 +198,53 @@ def test_an_auth_error_propagates_through_the_future(
             future.result(timeout=WAIT)
         assert (info.value.status, info.value.message) == (401, "invalid token")
     assert sender.in_flight == 0
+
+
+# --- the judge's lane -------------------------------------------------------------------
+
+
+def test_a_then_coroutine_asks_the_judge_counted_apart(tmp_path: Path) -> None:
+    """Judge requests are awaited from a ``then`` coroutine on the loop, share the answers'
+    client when the judge has no endpoint of its own, and are counted in judge_stats; only
+    answers that ``keep`` accepts are cached, and a cached one it refuses is asked again."""
+    sender = FakeSender()
+    engine = Engine(lambda: sender, 4, cache=Cache(tmp_path, "use"), endpoint="e")
+    try:
+
+        def then(done: Completion, attempts: int) -> Coroutine[None, None, str]:
+            async def ask() -> str:
+                verdict, _ = await engine.judge(
+                    request(int(done.answer) + 100), keep=lambda c: c.answer != "101"
+                )
+                return f"{done.answer}->{verdict.answer}"
+
+            return ask()
+
+        first = [engine.submit(request(n), then).result(WAIT) for n in (1, 2)]
+        assert first == ["1->101", "2->102"]
+        again = [engine.submit(request(n), then).result(WAIT) for n in (1, 2)]
+        assert again == first
+    finally:
+        engine.close()
+    assert (engine.stats.requests, engine.stats.sent, engine.stats.cached) == (4, 2, 2)
+    judge = engine.judge_stats
+    assert (judge.requests, judge.sent, judge.cached) == (4, 3, 1)  # "101" is never kept
+    assert engine.judge_limit is engine.limit
+    assert sender.closed == 1
+
+
+def test_a_judge_with_its_own_endpoint_has_its_own_client_and_limit() -> None:
+    answers, judges = FakeSender(), FakeSender()
+    engine = Engine(lambda: answers, 2, make_judge_client=lambda: judges, judge_endpoint="j")
+    try:
+
+        async def ask(done: Completion, attempts: int) -> str:
+            verdict, _ = await engine.judge(request(7))
+            return verdict.answer
+
+        assert engine.submit(request(1), ask).result(WAIT) == "7"
+    finally:
+        engine.close()
+    assert (answers.started, judges.started) == (1, 1)
+    assert engine.judge_limit is not engine.limit
+    assert (answers.closed, judges.closed) == (1, 1)
