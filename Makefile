@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-local run test check
+.PHONY: install install-local install-browser run test check
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 install-local: install
 	PYTHON=$(PY) scripts/install-local-model
+
+install-browser:
+	scripts/install-browser
 
 run: install
 	@if [ -n "$$GLM_BASE_URL" ]; then \
@@ -29,7 +32,7 @@ run: install
 		exit $$status; }; \
 	fi
 
-test: install-local
+test: install-local install-browser
 	$(VENV)/bin/pytest $(ARGS)
 
 check: install

@@ -107,7 +107,9 @@ class Comparison:
     message: str
 
 
-def _sample(record: dict[str, Any]) -> Sample:
+def sample_of(record: dict[str, Any]) -> Sample:
+    """One graded record as compared (the reasoning estimate rule lives here)."""
+
     def _number(value: object) -> float | None:
         return None if isinstance(value, bool) or not isinstance(value, int | float) else value
 
@@ -127,13 +129,19 @@ def _sample(record: dict[str, Any]) -> Sample:
     )
 
 
-def load_run(run: str, results: Path = Path("results")) -> Run:
-    """A run's records by (suite, case, api, effort); ``run`` is a records.jsonl, a run
-    folder, or a run id under ``results/runs``."""
+def find_records(run: str, results: Path = Path("results")) -> Path:
+    """The records.jsonl of ``run``: a records.jsonl, a run folder, or a run id under
+    ``results/runs``."""
     found = [Path(run), Path(run, "records.jsonl"), results / "runs" / run / "records.jsonl"]
     path = next((candidate for candidate in found if candidate.is_file()), None)
     if path is None:
         raise CompareError(f"no run {run!r}: no records.jsonl there or in {results / 'runs'}")
+    return path
+
+
+def load_run(run: str, results: Path = Path("results")) -> Run:
+    """A run's records by (suite, case, api, effort); ``run`` as :func:`find_records` takes."""
+    path = find_records(run, results)
     try:
         lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
     except (OSError, UnicodeDecodeError) as exc:
@@ -146,7 +154,7 @@ def load_run(run: str, results: Path = Path("results")) -> Run:
             key = tuple(str(record[field]) for field in ("suite", "case", "api", "effort"))
             graded = samples[key]  # the key exists even when every sample errored
             errors[key] += record["outcome"] == "error"
-            graded += [] if record["outcome"] == "error" else [_sample(record)]
+            graded += [] if record["outcome"] == "error" else [sample_of(record)]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CompareError(f"{path}:{number}: not a run record ({exc!r})") from None
     if not samples:
@@ -286,7 +294,8 @@ def compare_runs(
     return [c for c in found if c is not None]
 
 
-def _cells(c: Comparison) -> list[object]:
+def cells(c: Comparison) -> list[object]:
+    """One comparison as a row under ``HEADERS``."""
     ms = "-"
     if c.latency_p50_ref_ms is not None and c.latency_p50_other_ms is not None:
         ms = f"{c.latency_p50_ref_ms:.0f} -> {c.latency_p50_other_ms:.0f}"
@@ -308,7 +317,7 @@ def render(comparisons: Sequence[Comparison], fmt: Literal["text", "md", "json"]
     if fmt == "json":
         return json.dumps([asdict(c) for c in comparisons], indent=2) + "\n"
     md = fmt == "md"
-    rows = [[str(x).replace("|", "\\|") if md else x for x in _cells(c)] for c in comparisons]
+    rows = [[str(x).replace("|", "\\|") if md else x for x in cells(c)] for c in comparisons]
     table = tabulate(rows, HEADERS, tablefmt="pipe" if md else "simple", disable_numparse=True)
     lines = [table, ""]
     for c in comparisons:
