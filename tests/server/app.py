@@ -21,6 +21,14 @@ content deltas, a finish chunk, a usage chunk with ``choices: []`` only when
 carrying the same response object a non-streamed request gets. Error replies (status
 faults, a rule's ``status``) stay plain JSON, as vLLM answers before a stream starts. The
 ``stream_cut`` and ``stream_error`` faults break a stream part-way.
+
+For ``glm-harness doctor``: ``GET /v1/models`` lists the server's ``model`` (vLLM's
+shape); ``GET /openapi.json`` serves the ``openapi`` document given to the constructor, or
+404 when it is None (as llama-server does); :func:`vllm_openapi` builds a document shaped
+like FastAPI's for vLLM (pydantic ``anyOf`` / ``$ref`` into ``components/schemas``), with
+chosen fields left out. Both GETs check the token when ``api_key`` is set; ``/health``
+never does (vLLM's ``--api-key`` guards ``/v1`` paths only). Paths in ``not_served`` answer
+a POST with 404, like a server without that API.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,10 +182,15 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = DEFAULT_MODEL,
+        openapi: dict[str, Any] | None = None,
+        not_served: tuple[str, ...] = (),
     ) -> None:
         self.rules: list[Rule] = list(rules or [])
         self.api_key = self._initial_api_key = api_key
         self.model = model
+        self.openapi = openapi  # GET /openapi.json; None: 404
+        self.not_served = not_served  # POST paths that answer 404
+        self._initial_get = (openapi, not_served)
         self._address = (host, port)
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -225,10 +239,11 @@ class ScriptedServer:
 
     def reset(self) -> None:
         """Forget rules, recorded requests, fault counters and max_in_flight; restore the
-        API key it was built with."""
+        API key, ``openapi`` and ``not_served`` it was built with."""
         with self._lock:
             self.rules = []
             self.api_key = self._initial_api_key
+            self.openapi, self.not_served = self._initial_get
             self._requests.clear()
             self._faults_served.clear()
             self._max_in_flight = 0
@@ -317,10 +332,24 @@ class ScriptedServer:
                 return rule
         return Rule(match="", answer=FALLBACK_ANSWER)
 
+    def _get_reply(self, path: str, headers: dict[str, str]) -> _Reply:
+        if path == "/health":
+            return _Reply(200, b"")
+        if path not in ("/v1/models", "/openapi.json"):
+            return _Reply(404, _json({"detail": "Not Found"}))
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error_reply(401, "nested", "Unauthorized: invalid or missing API key")
+        if path == "/v1/models":
+            entry = {"id": self.model, "object": "model", "owned_by": "vllm", "root": self.model}
+            return _Reply(200, _json({"object": "list", "data": [entry]}))
+        if self.openapi is None:
+            return _Reply(404, _json({"detail": "Not Found"}))
+        return _Reply(200, _json(self.openapi))
+
     def _reply(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return _error_reply(401, "nested", "Unauthorized: invalid or missing API key")
-        if path not in ("/v1/chat/completions", "/v1/responses"):
+        if path not in ("/v1/chat/completions", "/v1/responses") or path in self.not_served:
             return _Reply(404, _json({"detail": "Not Found"}))
         if not isinstance(body, dict):
             return _error_reply(400, "nested", "request body must be a JSON object")
@@ -427,10 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
         self.server.scripted._record(RecordedRequest(self.path, headers, None))
-        if self.path == "/health":
-            self._send(_Reply(200, b""))
-        else:
-            self._send(_Reply(404, _json({"detail": "Not Found"})))
+        self._send(self.server.scripted._get_reply(self.path, headers))
 
     def do_POST(self) -> None:
         scripted = self.server.scripted
@@ -785,3 +811,129 @@ def _error_reply(status: int, shape: str, message: str) -> _Reply:
 
 def _json(data: Any) -> bytes:
     return json.dumps(data).encode()
+
+
+# -- GET /openapi.json -----------------------------------------------------------------
+
+_OPTIONAL = [{"type": "null"}]
+_CHAT_FIELDS: dict[str, Any] = {
+    "messages": {"type": "array", "items": {"type": "object"}},
+    "model": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+    "frequency_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL], "default": 0.0},
+    "max_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL], "deprecated": True},
+    "max_completion_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "n": {"anyOf": [{"type": "integer"}, *_OPTIONAL], "default": 1},
+    "presence_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL], "default": 0.0},
+    "response_format": {
+        "anyOf": [
+            {"$ref": "#/components/schemas/ResponseFormat"},
+            {"$ref": "#/components/schemas/StructuralTagResponseFormat"},
+            *_OPTIONAL,
+        ]
+    },
+    "seed": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array"}, *_OPTIONAL]},
+    "stream": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
+    "stream_options": {"anyOf": [{"$ref": "#/components/schemas/StreamOptions"}, *_OPTIONAL]},
+    "temperature": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "top_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "reasoning_effort": {
+        "anyOf": [{"enum": ["none", "low", "medium", "high"], "type": "string"}, *_OPTIONAL]
+    },
+    "include_reasoning": {"type": "boolean", "default": True},
+    "top_k": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "min_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "repetition_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "chat_template_kwargs": {
+        "anyOf": [{"type": "object", "additionalProperties": True}, *_OPTIONAL]
+    },
+}
+_RESPONSES_FIELDS: dict[str, Any] = {
+    "background": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
+    "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {}}]},
+    "instructions": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+    "max_output_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "model": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+    "previous_response_id": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+    "reasoning": {"anyOf": [{"$ref": "#/components/schemas/Reasoning"}, *_OPTIONAL]},
+    "store": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": True},
+    "stream": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
+    "temperature": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "text": {"anyOf": [{"$ref": "#/components/schemas/ResponseTextConfig"}, *_OPTIONAL]},
+    "top_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "top_k": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "min_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "presence_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "frequency_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "repetition_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
+    "seed": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array"}, *_OPTIONAL]},
+}
+
+
+_NESTED: dict[str, tuple[str, dict[str, Any]]] = {  # schema name: (parent field, fields)
+    "StreamOptions": (
+        "stream_options",
+        {"include_usage": {"type": "boolean"}, "continuous_usage_stats": {"type": "boolean"}},
+    ),
+    "ResponseFormat": (
+        "response_format",
+        {
+            "type": {"enum": ["text", "json_object", "json_schema"], "type": "string"},
+            "json_schema": {"anyOf": [{"type": "object"}, *_OPTIONAL]},
+        },
+    ),
+    "StructuralTagResponseFormat": ("", {"type": {"const": "structural_tag"}, "format": {}}),
+    "Reasoning": (
+        "reasoning",
+        {
+            "effort": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+            "summary": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
+        },
+    ),
+    "ResponseTextConfig": ("text", {"format": {"type": "object"}}),
+}
+
+
+def vllm_openapi(
+    *, drop_chat: tuple[str, ...] = (), drop_responses: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """An ``/openapi.json`` shaped like the one FastAPI serves for vLLM: both request
+    bodies are ``$ref`` s into ``components/schemas``, optional fields are pydantic's
+    ``anyOf [..., null]``, nested models are ``$ref`` s. It declares every field the
+    harness sends (and a few it does not), except those named in ``drop_chat`` /
+    ``drop_responses`` (a nested one as ``parent.key``, e.g. ``reasoning.effort``)."""
+
+    def model(name: str, fields: dict[str, Any], drop: Iterable[str]) -> dict[str, Any]:
+        kept = {k: v for k, v in fields.items() if k not in set(drop)}
+        return {"title": name, "type": "object", "properties": kept, "additionalProperties": True}
+
+    def post(name: str) -> dict[str, Any]:
+        schema = {"$ref": f"#/components/schemas/{name}"}
+        return {
+            "post": {
+                "requestBody": {"content": {"application/json": {"schema": schema}}},
+                "responses": {"200": {"description": "Successful Response"}},
+            }
+        }
+
+    schemas = {
+        "ChatCompletionRequest": model("ChatCompletionRequest", _CHAT_FIELDS, drop_chat),
+        "ResponsesRequest": model("ResponsesRequest", _RESPONSES_FIELDS, drop_responses),
+    }
+    for name, (parent, fields) in _NESTED.items():
+        drops = (*drop_chat, *drop_responses)
+        drop = (d.partition(".")[2] for d in drops if parent and d.startswith(f"{parent}."))
+        schemas[name] = model(name, fields, drop)
+    ok = {"get": {"responses": {"200": {"description": "Successful Response"}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "FastAPI", "version": "0.1.0"},
+        "paths": {
+            "/health": ok,
+            "/v1/models": ok,
+            "/v1/chat/completions": post("ChatCompletionRequest"),
+            "/v1/responses": post("ResponsesRequest"),
+        },
+        "components": {"schemas": schemas},
+    }
