@@ -5,11 +5,15 @@ glm-harness validate [SUITE...]      load suites and print every problem; no req
 glm-harness local [--port N]         serve the local llama.cpp model in the foreground
 glm-harness compare RUN [RUN2]       levels of a setting within a run (--by effort|api),
                                      or two runs on the same cases; --format text|md|json
+glm-harness report RUN --html OUT    one self-contained HTML page: tables and charts
+glm-harness doctor [--local]         is the endpoint ready? reach, auth, fields, both APIs
+glm-harness judge-agreement LABELS   the judge against hand labels: accuracy, Cohen's kappa
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import subprocess
 import sys
@@ -123,7 +127,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
     compare.add_argument("--results", default="results", help="where run ids are looked up")
+    for name, module, summary in (
+        ("report", "harness.html_report", "write a self-contained HTML report of a run"),
+        ("doctor", "harness.doctor", "check an endpoint: reach, auth, fields, one request per API"),
+        ("judge-agreement", "harness.agreement", "agreement of the judge with hand labels"),
+    ):
+        sub = commands.add_parser(name, help=summary)
+        sub.set_defaults(module=module)
+        importlib.import_module(module).add_arguments(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "module", None):
+        status: int = importlib.import_module(args.module).main(args)
+        return status
     if args.command == "compare":
         return _compare(args)
     if args.command == "local":
