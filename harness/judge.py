@@ -33,6 +33,7 @@ DEFAULT_JUDGE_TOKENS = 1024  # room for a reasoning judge's thinking and a short
 SAMPLED_TEMPERATURE = 0.7  # with samples > 1: verdicts must be able to differ
 ANSWER_CHARS = 20_000  # of the graded answer shown to the judge
 SHOWN_CHARS = 2_000  # of the judge's own answer kept in a check's observed value
+DETAIL_CHARS = 200  # of the judge's reason in the one-line detail (observed keeps it whole)
 VERDICT_SCHEMA: Mapping[str, Any] = {
     "type": "object",
     "properties": {
@@ -42,7 +43,20 @@ VERDICT_SCHEMA: Mapping[str, Any] = {
     },
     "required": ["score", "pass", "reason"],
 }
-VERDICT_FORMAT = StructuredOutput(name="verdict", schema=VERDICT_SCHEMA)
+REASON_CHARS = 400  # asked of the server's structured output (a small judge may ramble on)
+# What the judge is asked to follow: the verdict, with a bounded reason. Reading a verdict
+# does not hold it to that bound: a server that ignores maxLength still gave a verdict.
+VERDICT_FORMAT = StructuredOutput(
+    name="verdict",
+    schema={
+        **VERDICT_SCHEMA,
+        "properties": {
+            **VERDICT_SCHEMA["properties"],
+            "reason": {"type": "string", "maxLength": REASON_CHARS},
+        },
+        "additionalProperties": False,
+    },
+)
 _VALIDATOR = jsonschema.Draft202012Validator(VERDICT_SCHEMA)
 
 SYSTEM = (
@@ -111,7 +125,9 @@ class JudgeCheck:
             "reasons": [str(v["reason"]) for v in judged.verdicts],
             "answers": [a[:SHOWN_CHARS] for a in judged.answers],
         }
-        return CheckResult("judge", passed, observed, f"{rule}; judge: {closest['reason']}")
+        reason = " ".join(str(closest["reason"]).split())
+        reason = reason if len(reason) <= DETAIL_CHARS else reason[: DETAIL_CHARS - 3] + "..."
+        return CheckResult("judge", passed, observed, f"{rule}; judge: {reason}")
 
 
 def judge(

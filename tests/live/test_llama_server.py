@@ -132,11 +132,12 @@ def test_every_example_suite_end_to_end_with_glm_local(
     )
     out = result.stdout.str()
     ids = re.findall(r"^(suites/\S+\.yaml::\S+\[(?:chat|responses)-default\]) (\w+)", out, re.M)
-    items = 2 * (5 + 3 + 2)
+    items = 2 * (5 + 3 + 2 + 3)
     assert len(ids) == items
     assert {word for _, word in ids} <= {"PASSED", "FAILED", "TRUNCATED", "ERROR"}
     assert {i.split("::")[0] for i, _ in ids} == {
         "suites/arithmetic.yaml",
+        "suites/explanations.yaml",
         "suites/json_extraction.yaml",
         "suites/summaries.yaml",
     }

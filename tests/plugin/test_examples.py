@@ -12,6 +12,10 @@ from tests.server.app import Rule, ScriptedServer
 REPO = Path(__file__).resolve().parents[2]
 
 RIGHT_ANSWERS = [
+    Rule(match="<rubric>", answer='{"score": 0.9, "pass": true, "reason": "clear and right"}'),
+    Rule(match="Explain photosynthesis", answer="Plants turn sunlight, water and air into food."),
+    Rule(match="Explain why the Earth", answer="The Earth's tilt makes the Sun's light hit us."),
+    Rule(match="Explain how vaccines", answer="A vaccine teaches your body to spot a germ."),
     Rule(match=r"2 \+ 3", answer="2 plus 3 is 5.\nAnswer: 5", reasoning="add"),
     Rule(match="12 apples", answer="12 - 5 = 7\nAnswer: 7"),
     Rule(match="150 km", answer="150 / 2 = 75\nAnswer: 75 km/h"),
@@ -53,12 +57,14 @@ def test_every_example_suite_passes_on_both_apis(
     result = examples.runpytest(
         "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "-v"
     )
-    cases = 5 + 3 + 2
+    cases = 5 + 3 + 2 + 3
     result.assert_outcomes(passed=cases * 2)
+    result.stdout.re_match_lines([r"judge: 6 verdicts, 0 from cache, 6 sent .*"])
     result.stdout.re_match_lines(
         [
             r"suites/arithmetic.yaml::add_small\[chat-default\] PASSED.*",
             r"suites/arithmetic.yaml::add_small\[responses-default\] PASSED.*",
+            r"suites/explanations.yaml::seasons\[chat-default\] PASSED.*",
             r"suites/json_extraction.yaml::ada\[chat-default\] PASSED.*",
             r"suites/summaries.yaml::tides\[responses-default\] PASSED.*",
         ]
