@@ -115,6 +115,9 @@ def _header(
     line = [f"{_plural(len(items), 'item')}{f' ({outcomes})' if outcomes else ''}"]
     line += [f"{name} {_code(value)}" for name, value in facts]
     line += ["requests: " + " / ".join(f"{requests.get(k, '-')} {k}" for k in keys)]
+    judge = requests.get("judge") or {}
+    if judge.get("requests"):
+        line += ["judge: " + " / ".join(f"{judge.get(k, '-')} {k}" for k in keys)]
     line += [] if exit_status is None else [f"exit status {exit_status}"]
     return f"{title}{' (interrupted)' if exit_status == 2 else ''}\n\n{' · '.join(line)}"
 

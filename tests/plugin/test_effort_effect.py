@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from harness.cli import main
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 
@@ -28,6 +29,13 @@ def run(project: pytest.Pytester, server: ScriptedServer, rules: list[Rule]) -> 
     )  # fmt: skip
 
 
+def compare_output(project: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    [run_dir] = (project.path / "results" / "runs").iterdir()
+    assert main(["compare", str(run_dir), "--by", "effort"]) == 0
+    return capsys.readouterr().out
+
+
 def summary(project: pytest.Pytester) -> dict[str, object]:
     [run_dir] = (project.path / "results" / "runs").iterdir()
     data: dict[str, object] = json.loads((run_dir / "summary.json").read_text())
@@ -35,7 +43,7 @@ def summary(project: pytest.Pytester) -> dict[str, object]:
 
 
 def test_an_ignored_effort_is_named_under_the_table(
-    project: pytest.Pytester, server: ScriptedServer
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     same = "Let me think about this question step by step. " * 20
     result = run(project, server, [Rule(match="Question", answer="right", reasoning=same)])
@@ -54,10 +62,13 @@ def test_an_ignored_effort_is_named_under_the_table(
         "high",
     )
     assert IGNORED in (project.path / "report.md").read_text()
+    assert f"s chat: low -> high: no measurable effect: {IGNORED}" in compare_output(
+        project, capsys
+    )
 
 
 def test_an_effort_that_buys_reasoning_is_not_called_ignored(
-    project: pytest.Pytester, server: ScriptedServer
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rules = [
         Rule(match="Question", effort="high", answer="right", reasoning="think hard. " * 200),
@@ -68,3 +79,6 @@ def test_an_effort_that_buys_reasoning_is_not_called_ignored(
     assert IGNORED not in result.stdout.str()
     assert summary(project)["ignored_efforts"] == []
     assert "no measurable effect" not in (project.path / "report.md").read_text()
+    found = compare_output(project, capsys)
+    assert "s chat: low -> high: effect (pass rate +1.00, reasoning +" in found
+    assert "fail->pass: c0, c1, c10, c11, c2" in found

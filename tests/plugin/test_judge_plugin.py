@@ -64,9 +64,13 @@ def second_server() -> Iterator[ScriptedServer]:
 def test_valid_verdicts_grade_the_answers(project: pytest.Pytester, server: ScriptedServer) -> None:
     write(project, "suites/explain.yaml", SUITE)
     server.rules = [GOOD, BAD, *ANSWERS]
-    result = run(project, server)
+    result = run(project, server, "--glm-report=report.md")
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == 1
+    assert (
+        "judge: 2 sent / 0 cached / 0 retries / 0 failed"
+        in (project.path / "report.md").read_text()
+    )
     result.stdout.re_match_lines([
         r"  FAIL judge: median score 0.20 < min_score 0.7; judge: never mentions clouds .*",
         r"judge: 2 verdicts, 0 from cache, 2 sent \(0 retries\), 0 failed; tokens \d+ in, \d+ out",

@@ -225,3 +225,45 @@ def test_reprs_never_show_the_token(tmp_path: Path) -> None:
         assert leaks(token, repr(state.engine())) == []
     finally:
         state.close()
+
+
+def test_a_judge_token_is_written_and_shown_nowhere(
+    project: pytest.Pytester, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge at its own endpoint that echoes its token, in garbage verdicts, in errors and
+    in verdict reasons: the token is in no file and no output, and never reaches the run's
+    endpoint; the run's token never reaches the judge."""
+    run_token, judge_token = new_token(), new_token()
+    monkeypatch.setenv("GLM_API_KEY", run_token)
+    monkeypatch.setenv("GLM_JUDGE_API_KEY", judge_token)
+    server.api_key = run_token
+    server.rules = [Rule(match=".", answer="all fine")]
+    write(
+        project, "suites/judged.yaml",
+        "prompt: 'Say {{ w }}'\napis: [chat]\nexpect: [{judge: 'Says it.'}]\n"
+        "cases: [{id: a, vars: {w: a}}, {id: b, vars: {w: b}}, {id: c, vars: {w: c}}]\n",
+    )  # fmt: skip
+    verdict = f'{{"score": 0.9, "pass": true, "reason": "key {judge_token} ok"}}'
+    with ScriptedServer(api_key=judge_token) as judge:
+        judge.rules = [
+            Rule(match="Say a", answer=verdict),
+            Rule(match="Say b", answer=f"not JSON, but Bearer {judge_token}"),
+            Rule(match="Say c", status=500, error_message=f"judge rejected {judge_token}"),
+        ]
+        result = project.runpytest(
+            "--glm-suite", f"--glm-base-url={server.url}", f"--glm-judge-base-url={judge.url}",
+            f"--glm-retries={RETRIES}", "-vv", "--showlocals", "--tb=long", "--glm-report=r.md",
+        )  # fmt: skip
+        assert {r.headers.get("authorization") for r in judge.requests} == {f"Bearer {judge_token}"}
+    assert {r.headers.get("authorization") for r in server.requests} == {f"Bearer {run_token}"}
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.re_match_lines_random([
+        r"error: judge: no JSON object in the judge's answer: 'not JSON, but Bearer \*\*\*'",
+        r"error: judge: the judge's request failed: HTTP 500: .*judge rejected \*\*\* .*",
+    ])  # fmt: skip
+    text = output(result) + "".join(
+        p.read_text(errors="replace") for p in project.path.rglob("*") if p.is_file()
+    )
+    assert "key *** ok" in text  # the verdict's reason, kept in the records
+    assert leaks(judge_token, text) == []
+    assert leaks(run_token, text) == []
