@@ -5,7 +5,8 @@ Steps: reach (``GET /health``, else ``GET /v1/models``), auth and model (``GET
 sends are declared, see :mod:`harness.openapi_fields`), then one small request per API,
 built by ``build_request`` and sent by :class:`~harness.client.Client` as a run sends it,
 with the reasoning field the server filled. Settings come from where a run takes them:
-``--base-url`` / ``GLM_BASE_URL``, ``--model`` / ``GLM_MODEL``, ``GLM_API_KEY``; ``--local``
+``--base-url`` / ``GLM_BASE_URL`` / ini ``glm_base_url``, ``--model`` / ``GLM_MODEL`` / ini
+``glm_model``, ini ``glm_headers``, ``GLM_API_KEY`` (see :mod:`harness.inifile`); ``--local``
 starts the local llama-server as ``--glm-local`` does. Exit 0: ready or warnings only; 1: a
 step failed; 2: bad usage. The token never appears in the output.
 """
@@ -16,6 +17,8 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +40,7 @@ from harness.doctor_report import (
     snippet,
 )
 from harness.errors import AuthError, ConfigError
+from harness.inifile import lines, read_ini, text
 from harness.models import APIS, Api, Completion, Message
 from harness.requests import build_request
 from harness.retry import RetryPolicy
@@ -78,39 +82,49 @@ def main(args: argparse.Namespace) -> int:
 def _main(args: argparse.Namespace) -> int:
     env = os.environ.get
     api_key = s.api_key_from_env()
-    model = s.first(args.model, env("GLM_MODEL")) or s.DEFAULT_MODEL
+    _, ini = read_ini(Path.cwd())  # the pytest ini file a run in this folder would read
+    model = s.first(args.model, env("GLM_MODEL"), text(ini.get("glm_model"))) or s.DEFAULT_MODEL
+    headers = s.parse_headers(lines(ini.get("glm_headers")))
     if args.local:
         from harness.local import MODEL_ALIAS, LocalServer
 
         with LocalServer() as server:  # as --glm-local: its URL, its model's alias
             report = diagnose(server.url, MODEL_ALIAS, api_key, args.timeout)
     else:
-        base_url = s.first(args.base_url, env("GLM_BASE_URL"))
+        base_url = s.first(args.base_url, env("GLM_BASE_URL"), text(ini.get("glm_base_url")))
         if base_url is None:
             raise ConfigError(
                 "no endpoint: set GLM_BASE_URL (and GLM_API_KEY if it needs a token), "
                 "pass --base-url URL, or diagnose the local model with --local"
             )
-        report = diagnose(base_url, model, api_key, args.timeout)
+        report = diagnose(base_url, model, api_key, args.timeout, headers)
     render = render_json if args.format == "json" else render_text
     sys.stdout.write(render(report, api_key))
     return report.exit_code
 
 
-def diagnose(base_url: str, model: str, api_key: str | None, timeout: float) -> Report:
-    """Every step against ``base_url``; raises ConfigError for a malformed URL or key."""
-    return asyncio.run(_diagnose(base_url, model, api_key, timeout))
+def diagnose(
+    base_url: str, model: str, api_key: str | None, timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> Report:  # fmt: skip
+    """Every step against ``base_url`` (with the ini's extra ``headers``); raises
+    ConfigError for a malformed URL or key."""
+    return asyncio.run(_diagnose(base_url, model, api_key, timeout, dict(headers or {})))
 
 
-async def _diagnose(base_url: str, model: str, api_key: str | None, timeout: float) -> Report:
+async def _diagnose(
+    base_url: str, model: str, api_key: str | None, timeout: float, extra: dict[str, str]
+) -> Report:
     recorders = {api: _Recorder() for api in APIS}
     # built first: the client checks the URL and the key before anything is sent
     clients = {
-        api: Client(base_url, api_key=api_key, timeout=timeout, transport=recorders[api])
+        api: Client(
+            base_url, api_key=api_key, headers=extra, timeout=timeout, transport=recorders[api]
+        )
         for api in APIS
     }
     base, token_set = clients["chat"].base_url, bool(api_key)
-    headers = {"Accept": "application/json", "User-Agent": f"glm-harness/{__version__}"}
+    headers = {**extra, "Accept": "application/json", "User-Agent": f"glm-harness/{__version__}"}
     if api_key:
         headers["Authorization"] = f"Bearer {api_key.strip()}"
     try:

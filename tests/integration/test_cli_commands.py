@@ -38,3 +38,30 @@ def test_report_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert f"wrote {out}" in capsys.readouterr().out
     assert main(["report", "nope", "--html", str(out)]) == 2
     assert capsys.readouterr().err.startswith("glm-harness report: ")
+
+
+def test_doctor_reads_the_ini_file_a_run_would(
+    server: ScriptedServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("GLM_BASE_URL", "GLM_MODEL", "GLM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        f'glm_base_url = "{server.url}"\nglm_model = "my-glm"\n'
+        'glm_headers = ["azureml-model-deployment: blue"]\n'
+    )
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # found walking up, as pytest finds it
+    server.rules = [Rule(match=".", answer="OK")]
+    main(["doctor"])
+    assert "glm-harness doctor: http://127.0.0.1:" in capsys.readouterr().out
+    assert server.requests
+    assert {r.headers.get("azureml-model-deployment") for r in server.requests} == {"blue"}
+    bodies = [r.body for r in server.requests if r.body]
+    assert {b["model"] for b in bodies} == {"my-glm"}
+    (tmp_path / "pyproject.toml").write_text("[tool.pytest.ini_options\n")
+    assert main(["doctor"]) == 2
+    assert "pyproject.toml: cannot read it" in capsys.readouterr().err
