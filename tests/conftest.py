@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 # pytester's in-process runs forget the modules a run imported once it ends. PyYAML's C
@@ -32,3 +33,24 @@ def scripted_server() -> Iterator[ScriptedServer]:
 def server(scripted_server: ScriptedServer) -> ScriptedServer:
     scripted_server.reset()
     return scripted_server
+
+
+# --- headless Chromium (tests/browser, and the report of a real run) -------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless Chromium binary; skip without one, except in CI (CI=true), which must
+    have it (``make test`` runs scripts/install-browser)."""
+    from harness import browser
+
+    found = browser.find_browser()
+    if found is None:
+        why = (
+            "no headless Chromium (chromium-headless-shell or chromium on PATH, or"
+            " GLM_CHROMIUM): run scripts/install-browser"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why}; CI=true, so the browser tests must run")
+        pytest.skip(why)
+    return found

@@ -8,7 +8,6 @@ runs; ``GLM_CHROMIUM`` picks a binary). Without one these tests skip, except in 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -18,20 +17,6 @@ import pytest
 from harness import browser, html_report, svg_charts
 
 HOSTILE = "<script>alert(1)</script>"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = browser.find_browser()
-    if found is None:
-        why = (
-            "no headless Chromium (chromium-headless-shell or chromium on PATH, or"
-            " GLM_CHROMIUM): run scripts/install-browser"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{why}; CI=true, so the browser tests must run")
-        pytest.skip(why)
-    return found
 
 
 def record(suite: str, case: str, api: str, effort: str, sample: int, passed: bool) -> dict[str, object]:  # fmt: skip

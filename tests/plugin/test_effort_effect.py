@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from harness import browser
 from harness.cli import main
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
@@ -36,6 +37,19 @@ def compare_output(project: pytest.Pytester, capsys: pytest.CaptureFixture[str])
     return capsys.readouterr().out
 
 
+def rendered_report(project: pytest.Pytester, chromium: str) -> str:
+    """The run's HTML report, as headless Chromium sees it after loading it."""
+    [run_dir] = (project.path / "results" / "runs").iterdir()
+    page = project.path / "report.html"
+    assert main(["report", str(run_dir), "--html", str(page)]) == 0
+    dom = browser.dump_dom(chromium, page)
+    kinds = [" ".join(chart.classes) for chart in browser.charts_in(dom)]
+    assert kinds == ["chart pass-vs-reasoning", "chart latency"]
+    ok, problems = browser.check_page(chromium, page, ["chat"])
+    assert ok, problems
+    return dom
+
+
 def summary(project: pytest.Pytester) -> dict[str, object]:
     [run_dir] = (project.path / "results" / "runs").iterdir()
     data: dict[str, object] = json.loads((run_dir / "summary.json").read_text())
@@ -43,7 +57,10 @@ def summary(project: pytest.Pytester) -> dict[str, object]:
 
 
 def test_an_ignored_effort_is_named_under_the_table(
-    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+    project: pytest.Pytester,
+    server: ScriptedServer,
+    capsys: pytest.CaptureFixture[str],
+    chromium: str,
 ) -> None:
     same = "Let me think about this question step by step. " * 20
     result = run(project, server, [Rule(match="Question", answer="right", reasoning=same)])
@@ -68,7 +85,10 @@ def test_an_ignored_effort_is_named_under_the_table(
 
 
 def test_an_effort_that_buys_reasoning_is_not_called_ignored(
-    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+    project: pytest.Pytester,
+    server: ScriptedServer,
+    capsys: pytest.CaptureFixture[str],
+    chromium: str,
 ) -> None:
     rules = [
         Rule(match="Question", effort="high", answer="right", reasoning="think hard. " * 200),
@@ -82,3 +102,6 @@ def test_an_effort_that_buys_reasoning_is_not_called_ignored(
     found = compare_output(project, capsys)
     assert "s chat: low -> high: effect (pass rate +1.00, reasoning +" in found
     assert "fail->pass: c0, c1, c10, c11, c2" in found
+    dom = rendered_report(project, chromium)
+    assert "effect (pass rate +1.00, reasoning +" in dom
+    assert IGNORED not in dom
