@@ -193,14 +193,18 @@ def scatter(
     """Points with vertical error bars on a 0..1 y axis and a numeric x axis from 0."""
     frame = _Frame(nice_ticks(0.0, max((p.x for p in points), default=0.0)), nice_ticks(0, 1))
     body = [frame.axes(x_label, y_label), _legend(series)]
+    placed: list[tuple[float, float]] = []  # label positions so far
     for number, p in enumerate(points):
         style, x, y = series[p.series], frame.x(p.x), frame.y(p.y)
         low, high = _f(frame.y(p.low)), _f(frame.y(p.high))
         d = f"M{_f(x)},{low} V{high} M{_f(x - 4)},{low} h8 M{_f(x - 4)},{high} h8"
         body.append(el("path", class_="error-bar", stroke=style.colour, d=d))
         body.append(marker(style, x, y, el("title", esc(p.note))))
-        dy = -8 if number % 2 == 0 else 16  # alternate above / below: fewer overlaps
-        body.append(label(p.label, x + 7, y + dy, class_="point-label"))
+        spot = (x + 7, y + (-8 if number % 2 == 0 else 16))  # alternate above / below
+        while any(abs(spot[0] - a) < 48 and abs(spot[1] - b) < 12 for a, b in placed):
+            spot = (spot[0], spot[1] + 12)  # points on top of each other: stack the labels
+        placed.append(spot)
+        body.append(label(p.label, *spot, class_="point-label"))
     return _svg(css, ident, title, desc, body)
 
 
