@@ -27,7 +27,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.compare import CompareError, find_records
-from harness.errors import HarnessError
+from harness.errors import AgreementError
 from harness.stats import wilson
 
 EXIT_OK, EXIT_INVALID = 0, 2
@@ -37,10 +37,6 @@ BANDS = (
     (0.0, "slight"), (0.2, "fair"), (0.4, "moderate"), (0.6, "substantial"),
     (0.8, "almost perfect"),
 )  # fmt: skip
-
-
-class AgreementError(HarnessError):
-    """The labels file or the run cannot be read, or a label matches no judged sample."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import BrowserError, HarnessError
 from harness.fileio import write_atomic
 
 BROWSERS = ("chromium-headless-shell", "chromium")
@@ -36,10 +36,6 @@ FLAGS = (
 TIMEOUT = 60.0  # seconds for one page; a first start of Chromium takes about one
 WINDOW = (1200, 2000)
 MARKS = ("circle", "rect", "path")  # the elements that draw points, boxes and bars
-
-
-class BrowserError(HarnessError):
-    """The browser cannot be run, fails, or its output cannot be read."""
 
 
 def find_browser() -> str | None:

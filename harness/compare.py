@@ -33,7 +33,7 @@ from typing import Any, Literal
 from tabulate import tabulate
 
 from harness import stats
-from harness.errors import HarnessError
+from harness.errors import RunReadError
 from harness.models import APIS, EFFORTS
 
 ALPHA = 0.05
@@ -48,8 +48,7 @@ Key = tuple[str, ...]  # suite, case, api, effort
 Pairs = Sequence[tuple[Sequence["Sample"], Sequence["Sample"]]]
 
 
-class CompareError(HarnessError):
-    """A run cannot be found or read, a level is unknown, or the sides share no case."""
+CompareError = RunReadError  # the name compare's callers know
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@
      ├── CheckSpecError      one check's parameters are invalid (raised while building it)
      ├── TemplateError       a template is missing, escapes evals/, or fails to render
      ├── ConfigError         the run is misconfigured (no endpoint, bad option value)
+     ├── RunReadError        a run's records cannot be found or read (compare, report)
+     ├── AgreementError      a judge-agreement labels file is unusable
+     ├── BrowserError        headless Chromium could not render a page
      └── APIError            a request failed (after retries); status and server message
           └── AuthError      401/403: the whole run stops
 
@@ -63,6 +66,19 @@ class TemplateError(HarnessError):
 
 class ConfigError(HarnessError):
     """The run is misconfigured: no endpoint, an invalid option value."""
+
+
+class RunReadError(HarnessError):
+    """A run cannot be found or read, a level is unknown, or the sides share no case
+    (``glm-harness compare`` and ``report``; ``compare.CompareError`` is this class)."""
+
+
+class AgreementError(HarnessError):
+    """The labels file or the run cannot be read, or a label matches no judged sample."""
+
+
+class BrowserError(HarnessError):
+    """The browser cannot be run, fails, or its output cannot be read."""
 
 
 class APIError(HarnessError):
