@@ -89,6 +89,9 @@ class Client:
                 **all_headers,
             }
         )
+        self._stream_headers = self._headers.copy()  # a streamed request asks for SSE
+        if not any(name.lower() == "accept" for name in all_headers):
+            self._stream_headers["Accept"] = "text/event-stream"
         self._timeout = httpx.Timeout(timeout).as_dict()
         # httpcore's pool scans every connection on every request and response, so one
         # pool of 64 costs ~64x more CPU per request than one of 1; several small pools,
@@ -133,7 +136,7 @@ class Client:
         outgoing = httpx.Request(
             "POST",
             self.base_url + request.path,
-            headers=self._headers,
+            headers=self._stream_headers if is_stream(request) else self._headers,
             content=body,
             extensions={"timeout": self._timeout},
         )
