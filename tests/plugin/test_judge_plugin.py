@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.cli import main
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 
@@ -61,7 +62,9 @@ def second_server() -> Iterator[ScriptedServer]:
         yield other
 
 
-def test_valid_verdicts_grade_the_answers(project: pytest.Pytester, server: ScriptedServer) -> None:
+def test_valid_verdicts_grade_the_answers(
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(project, "suites/explain.yaml", SUITE)
     server.rules = [GOOD, BAD, *ANSWERS]
     result = run(project, server, "--glm-report=report.md")
@@ -90,6 +93,19 @@ def test_valid_verdicts_grade_the_answers(project: pytest.Pytester, server: Scri
     [check] = next(r for r in records if r["case"] == "bad")["checks"]
     assert check["observed"]["reasons"] == ["never mentions clouds"]  # kept in the records
     assert json.loads(check["observed"]["answers"][0])["score"] == 0.2
+
+    # hand labels against this run's verdicts: the judge agrees on "good", not on "bad"
+    labels = project.path / "labels.jsonl"
+    labels.write_text(
+        '{"suite": "explain", "case": "good", "label": "pass"}\n'
+        '{"suite": "explain", "case": "bad", "label": "pass"}\n'
+    )
+    run_dir = sorted((project.path / "results" / "runs").iterdir())[-1]
+    capsys.readouterr()
+    assert main(["judge-agreement", str(labels), "--run", str(run_dir), "--format", "json"]) == 0
+    agreement = json.loads(capsys.readouterr().out)
+    assert (agreement["scored"], agreement["accuracy"]) == (2, 0.5)
+    assert agreement["disagreements"] == [{"id": "explain::bad", "label": "pass", "judge": "fail"}]
 
 
 @pytest.mark.parametrize(
