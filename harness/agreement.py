@@ -26,7 +26,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.compare import CompareError, find_records
+from harness.compare import CompareError, read_records
 from harness.errors import AgreementError
 from harness.stats import wilson
 
@@ -75,19 +75,12 @@ def _label(value: Any, where: str) -> str:
 def _judge_verdicts(run: str, results: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(suite, case) -> the run's samples of that case (their records)."""
     try:
-        path = find_records(run, results)
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
+        _, records = read_records(run, results)
     except CompareError as exc:
         raise AgreementError(str(exc)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgreementError(f"{run}: cannot read its records ({exc})") from None
     samples: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for number, line in ((n, text) for n, text in enumerate(lines, 1) if text.strip()):
-        try:
-            record = json.loads(line)
-            samples.setdefault((str(record["suite"]), str(record["case"])), []).append(record)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AgreementError(f"{path}:{number}: not a run record ({exc!r})") from None
+    for record in records:
+        samples.setdefault((str(record["suite"]), str(record["case"])), []).append(record)
     return samples
 
 

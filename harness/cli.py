@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
     compare.add_argument("--results", default="results", help="where run ids are looked up")
+    chosen = list(sys.argv[1:] if argv is None else argv)[:1]
     for name, module, summary in (
         ("report", "harness.html_report", "write a self-contained HTML report of a run"),
         ("doctor", "harness.doctor", "check an endpoint: reach, auth, fields, one request per API"),
@@ -134,7 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         sub = commands.add_parser(name, help=summary)
         sub.set_defaults(module=module)
-        importlib.import_module(module).add_arguments(sub)
+        if name in chosen:  # only the command asked for is imported (httpx, the charts...)
+            importlib.import_module(module).add_arguments(sub)
     args = parser.parse_args(argv)
     if getattr(args, "module", None):
         status: int = importlib.import_module(args.module).main(args)

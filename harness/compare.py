@@ -45,6 +45,7 @@ SAME = "no measurable difference (the requests are identical)"
 HEADERS = ["suite", "shared", "ref -> other", "cases", "pass rate", "diff (95% CI)", "p"]
 HEADERS += ["p->f", "f->p", "reasoning diff", "output diff", "p50 ms", "truncated"]
 Key = tuple[str, ...]  # suite, case, api, effort
+RECORD_KEYS = ("suite", "case", "api", "effort", "outcome")  # what every record must have
 Pairs = Sequence[tuple[Sequence["Sample"], Sequence["Sample"]]]
 
 
@@ -138,26 +139,44 @@ def find_records(run: str, results: Path = Path("results")) -> Path:
     return path
 
 
-def load_run(run: str, results: Path = Path("results")) -> Run:
-    """A run's records by (suite, case, api, effort); ``run`` as :func:`find_records` takes."""
+def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[dict[str, Any]]]:
+    """The records.jsonl of ``run`` (as :func:`find_records` takes it) and its records,
+    each checked to be an object with suite, case, api, effort and outcome; raises
+    ``CompareError`` naming the file and line of the first that is not."""
     path = find_records(run, results)
     try:
         lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
     except (OSError, UnicodeDecodeError) as exc:
         raise CompareError(f"{path}: cannot read it ({exc})") from None
-    samples: dict[Key, list[Sample]] = defaultdict(list)
-    errors: dict[Key, int] = defaultdict(int)
+    records = []
     for number, line in ((n, line) for n, line in enumerate(lines, 1) if line.strip()):
         try:
             record = json.loads(line)
-            key = tuple(str(record[field]) for field in ("suite", "case", "api", "effort"))
-            graded = samples[key]  # the key exists even when every sample errored
-            errors[key] += record["outcome"] == "error"
-            graded += [] if record["outcome"] == "error" else [sample_of(record)]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except ValueError as exc:
             raise CompareError(f"{path}:{number}: not a run record ({exc!r})") from None
-    if not samples:
+        missing = [f for f in RECORD_KEYS if not isinstance(record, dict) or f not in record]
+        if missing:
+            raise CompareError(f"{path}:{number}: not a run record (no {missing[0]!r})")
+        records.append(record)
+    if not records:
         raise CompareError(f"{path}: no records")
+    return path, records
+
+
+def load_run(run: str, results: Path = Path("results")) -> Run:
+    """A run's records by (suite, case, api, effort); ``run`` as :func:`find_records` takes."""
+    return run_of(*read_records(run, results))
+
+
+def run_of(path: Path, records: Sequence[dict[str, Any]]) -> Run:
+    """The records of one run (read from ``path``), by (suite, case, api, effort)."""
+    samples: dict[Key, list[Sample]] = defaultdict(list)
+    errors: dict[Key, int] = defaultdict(int)
+    for record in records:
+        key = tuple(str(record[field]) for field in ("suite", "case", "api", "effort"))
+        graded = samples[key]  # the key exists even when every sample errored
+        errors[key] += record["outcome"] == "error"
+        graded += [] if record["outcome"] == "error" else [sample_of(record)]
     return Run(path.parent.name, dict(samples), dict(errors))
 
 

@@ -259,10 +259,8 @@ def _finished(path: Path) -> str:
 
 def build_page(run: str, results: Path = Path("results")) -> Page:
     """The report of ``run`` (a run folder, its records.jsonl, or a run id under results)."""
-    loaded = compare.load_run(run, results)  # validates every record, or raises
-    path = compare.find_records(run, results)
-    lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
-    records = [json.loads(line) for line in lines if line.strip()]
+    path, records = compare.read_records(run, results)  # checks every record, or raises
+    loaded = compare.run_of(path, records)
     found = groups(records)
     apis = sorted({g.api for g in found}, key=_rank(APIS))
     title = f"glm-harness run {loaded.label}"

@@ -5,6 +5,7 @@ item an error (never a pass), and judge traffic is cached and counted apart."""
 from __future__ import annotations
 
 import json
+import secrets
 import statistics
 from collections.abc import Iterator
 from typing import Any
@@ -204,10 +205,11 @@ def test_a_separate_judge_endpoint_never_gets_the_runs_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     write(project, "suites/explain.yaml", SUITE)
-    monkeypatch.setenv("GLM_API_KEY", "run-token-1234567890")
-    monkeypatch.setenv("GLM_JUDGE_API_KEY", "judge-token-0987654321")
-    server.api_key = "run-token-1234567890"
-    second_server.api_key = "judge-token-0987654321"
+    run_token, judge_token = secrets.token_hex(12), secrets.token_hex(12)  # made up per run
+    monkeypatch.setenv("GLM_API_KEY", run_token)
+    monkeypatch.setenv("GLM_JUDGE_API_KEY", judge_token)
+    server.api_key = run_token
+    second_server.api_key = judge_token
     server.rules = [*ANSWERS]
     second_server.rules = [GOOD, BAD]
     result = run(
@@ -221,7 +223,8 @@ def test_a_separate_judge_endpoint_never_gets_the_runs_token(
     assert {b["model"] for b in asked} == {"judge-m"}
     assert {b["reasoning_effort"] for b in asked} == {"high"}
     tokens = {r.headers.get("authorization") for r in second_server.requests}
-    assert tokens == {"Bearer judge-token-0987654321"}
+    assert tokens == {f"Bearer {judge_token}"}
+    assert {r.headers.get("authorization") for r in server.requests} == {f"Bearer {run_token}"}
 
 
 def test_judge_options_are_checked(project: pytest.Pytester, server: ScriptedServer) -> None:
