@@ -129,7 +129,8 @@ def contains_all(*, values: Sequence[str]) -> Check:
 def regex(
     *, pattern: str, ignore_case: bool = False, multiline: bool = False, dotall: bool = False
 ) -> Check:
-    """``re.search(pattern)`` finds a match in the answer; observed is the matched text."""
+    """``pattern`` (Python's syntax, run by RE2 in linear time: see ``harness.regexes``)
+    finds a match in the answer; observed is the matched text."""
     flags = (
         (re.IGNORECASE if ignore_case else 0)
         | (re.MULTILINE if multiline else 0)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:  # a suite's regexes; the engine (RE2) is imported when a suite is loaded
+    from harness.regexes import SafePattern
 
 Api = Literal["chat", "responses"]
 Outcome = Literal["pass", "fail", "truncated", "error"]
@@ -126,7 +128,7 @@ class Case:
     min_pass_rate: float
     threshold: float | None
     checks: tuple[BoundCheck, ...]
-    extract: re.Pattern[str] | None = None
+    extract: SafePattern | None = None
     structured_output: StructuredOutput | None = None
     files: tuple[str, ...] = ()
     stream: bool = False

@@ -24,7 +24,7 @@ from harness.checks import CheckContext, build_check
 from harness.errors import CheckSpecError, Problem, SuiteError, TemplateError
 from harness.judge import JudgeCheck
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
-from harness.regexes import UnsafePattern, compile_safe
+from harness.regexes import SafePattern, UnsafePattern, compile_safe
 from harness.schema_errors import problems_from
 from harness.templates import Templates
 from harness.yamlsource import Located, Path, format_path, load_yaml
@@ -297,7 +297,7 @@ class _Builder:
         files.update(used)
         return str(text)
 
-    def regex(self, raw: dict[str, Any], at: Path, key: str) -> re.Pattern[str] | None:
+    def regex(self, raw: dict[str, Any], at: Path, key: str) -> SafePattern | None:
         owner, where = (raw, (*at, key)) if key in raw else (self.data, (key,))
         if key not in owner or not self.clean(where):
             return None

@@ -11,6 +11,7 @@ import pytest
 
 from harness.errors import SuiteError
 from harness.models import Case, Message, Suite
+from harness.regexes import SafePattern
 from harness.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -374,7 +375,7 @@ def test_extract_is_compiled(
     suite_line = f"extract: {suite_extract}\n" if suite_extract else ""
     case_line = f"    extract: {case_extract}\n" if case_extract else ""
     case = one_case(project, f"prompt: hi\n{suite_line}cases:\n  - id: a\n{case_line}")
-    assert isinstance(case.extract, re.Pattern)
+    assert isinstance(case.extract, SafePattern)
     assert case.extract.pattern == pattern
 
 
