@@ -5,28 +5,38 @@ are pure; the :class:`Client` only sends, once per call: retries belong to the e
 which asks :meth:`Client.attempt` whether a failure is worth another try. 401/403 raise
 :class:`~harness.errors.AuthError`; every other failure is an error completion.
 
-The API token lives only in the pooled ``httpx`` client's headers; it is never stored
-elsewhere, and any text the client returns or raises is scrubbed of it.
+The API token is a :class:`~harness.secret.Secret`; its header value goes straight into
+the pooled ``httpx`` headers (whose repr masks it). Every reply is scrubbed of the token in
+every encoding before it is parsed, and the parsed texts again (a token split across
+stream events comes together only there). A reply is read within ``max_reply_bytes``
+(on the wire and decompressed, :mod:`harness.bodies`), and the whole attempt, connecting
+to the last byte of a stream, within ``timeout`` seconds: a deadline, not a per-read limit.
+Nothing but :class:`~harness.errors.AuthError` leaves :meth:`Client.attempt`: any other
+failure, a bug included, is an error completion, so no traceback shows its locals.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import httpx
 
 from harness import __version__
+from harness.bodies import MIB, BadEncoding, BodyReader, LineSplitter, ReplyTooLarge
 from harness.errors import AuthError, ConfigError
 from harness.models import Completion, Request
 from harness.parse import error_completion, error_message, int_or_none, parse_response
 from harness.requests import build_request
 from harness.retry import parse_retry_after, should_retry
-from harness.settings import DEFAULT_TIMEOUT
+from harness.secret import Secret
+from harness.settings import DEFAULT_MAX_REPLY_MB, DEFAULT_TIMEOUT
 from harness.streaming import StreamParser, is_stream
 
 __all__ = ["Attempt", "Client", "build_request", "error_message", "parse_response"]
@@ -61,26 +71,23 @@ class Client:
         self,
         base_url: str,
         *,
-        api_key: str | None,
+        api_key: Secret | str | None,
         headers: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_MB * MIB,
     ) -> None:
         base = base_url.strip().rstrip("/")
         if not re.match(r"https?://[^/\s]+", base):
             raise ConfigError(f"base URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base.removesuffix("/v1")
         self.timeout = timeout
+        self.max_reply_bytes = max_reply_bytes
         all_headers = dict(headers or {})
         if any(name.lower() == "authorization" for name in all_headers):
             raise ConfigError("set the token through the API key, not an Authorization header")
-        if api_key:
-            key = api_key.strip()
-            if not key.isascii() or not key.isprintable():
-                # httpx would raise with the token in the exception's repr.
-                raise ConfigError("API key contains characters not allowed in an HTTP header")
-            all_headers["Authorization"] = f"Bearer {key}"
+        self._secret = _as_secret(api_key)
         self._headers = httpx.Headers(
             {
                 "Accept": "application/json",
@@ -89,6 +96,9 @@ class Client:
                 **all_headers,
             }
         )
+        if self._secret:
+            # straight into the headers: no frame holds the value as a plain local
+            self._headers["Authorization"] = self._secret.bearer()
         self._stream_headers = self._headers.copy()  # a streamed request asks for SSE
         if not any(name.lower() == "accept" for name in all_headers):
             self._stream_headers["Accept"] = "text/event-stream"
@@ -130,6 +140,27 @@ class Client:
 
     async def attempt(self, request: Request, *, max_output_tokens: int | None = None) -> Attempt:
         """Like :meth:`complete`, and says whether a failure is worth retrying."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
+                attempt = await self._attempt(request, max_output_tokens, start)
+        except AuthError:
+            raise
+        except TimeoutError:
+            # the deadline (--glm-timeout) passed: the same words as httpx's own timeouts
+            return Attempt(
+                error_completion(0, _ms(start), f"timeout after {self.timeout:g}s"), True
+            )
+        except Exception as exc:  # a bug, or something no rule above foresaw
+            said = self._scrub(f"client error: {type(exc).__name__}: {exc}")
+            return Attempt(error_completion(0, _ms(start), said[:500]), False)
+        if attempt.completion.error is None:
+            return dataclasses.replace(attempt, completion=self._scrubbed(attempt.completion))
+        return attempt
+
+    async def _attempt(
+        self, request: Request, max_output_tokens: int | None, start: float
+    ) -> Attempt:
         if max_output_tokens is None and request.api == "responses":
             max_output_tokens = int_or_none(request.body.get("max_output_tokens"))
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
@@ -140,17 +171,30 @@ class Client:
             content=body,
             extensions={"timeout": self._timeout},
         )
-        start = time.perf_counter()
         stream: StreamParser | None = None
+        content = b""
         try:
             response = await next(self._turn).handle_async_request(outgoing)
             try:
+                # a reply already read (an injected transport's) was decoded by httpx
+                coding = (
+                    ""
+                    if response.is_stream_consumed
+                    else response.headers.get("content-encoding", "")
+                )
+                reader = BodyReader(coding, self.max_reply_bytes)
                 if is_stream(request) and _is_sse(response):
                     stream = StreamParser(request.api, max_output_tokens=max_output_tokens)
-                    async for line in response.aiter_lines():
+                    lines = LineSplitter()
+                    async for chunk in _raw(response):
+                        for line in lines.feed(reader.feed(chunk)):
+                            stream.feed(self._scrub(line), _ms(start))
+                    for line in lines.feed(reader.finish(), final=True):
                         stream.feed(self._scrub(line), _ms(start))
                 else:
-                    await response.aread()
+                    async for chunk in _raw(response):
+                        reader.collect(chunk)
+                    content = reader.body()
             finally:
                 await response.aclose()
         except httpx.TimeoutException:
@@ -161,6 +205,9 @@ class Client:
             transport = isinstance(exc, httpx.TransportError)
             text = f"{'connection' if transport else 'request'} error: {_describe(exc)}"
             return Attempt(error_completion(0, _ms(start), self._scrub(text)), transport)
+        except (ReplyTooLarge, BadEncoding) as exc:
+            status = response.status_code
+            return Attempt(error_completion(status, _ms(start), self._scrub(str(exc))), False)
         latency_ms = _ms(start)
         if stream is not None:
             # lines were scrubbed as they came; an error event or an early end is like an
@@ -171,11 +218,10 @@ class Client:
             headers = response.headers
             retry = should_retry(200, headers, no_response=False, failed=True)
             return Attempt(completion, retry, parse_retry_after(headers) if retry else None)
-        status, content = response.status_code, response.content
-        token = self._token()
-        if token and token.encode() in content:
+        status = response.status_code
+        if self._secret:
             # before any parsing: a cut (error snippets are 200 characters) could keep half
-            content = content.replace(token.encode(), b"***")
+            content = self._secret.scrub_bytes(content)
         if status in (401, 403):
             raise AuthError(status, self._scrub(error_message(status, content)))
         completion = parse_response(
@@ -195,13 +241,39 @@ class Client:
         for pool in self._pools:
             await pool.aclose()
 
-    def _token(self) -> str:
-        return str(self._headers.get("authorization", "")).removeprefix("Bearer ")
-
     def _scrub(self, text: str) -> str:
         # A server or proxy may echo the header back; never let the token out.
-        token = self._token()
-        return text.replace(token, "***") if token else text
+        return self._secret.scrub(text) if self._secret else text
+
+    def _scrubbed(self, completion: Completion) -> Completion:
+        """The completion's texts scrubbed again, now that they are whole."""
+        if not self._secret:
+            return completion
+        answer, reasoning = self._scrub(completion.answer), self._scrub(completion.reasoning)
+        if answer == completion.answer and reasoning == completion.reasoning:
+            return completion
+        return dataclasses.replace(completion, answer=answer, reasoning=reasoning)
+
+
+def _as_secret(api_key: Secret | str | None) -> Secret | None:
+    """The key as a :class:`Secret`, checked: httpx would raise with the token in the
+    exception's repr for a value unfit for a header."""
+    if api_key is None or isinstance(api_key, Secret):
+        secret = api_key
+    else:
+        secret = Secret(api_key.strip()) if api_key.strip() else None
+    if secret and not (secret.reveal().isascii() and secret.reveal().isprintable()):
+        raise ConfigError("API key contains characters not allowed in an HTTP header")
+    return secret
+
+
+async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body's bytes as they came off the wire (still compressed)."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk
 
 
 def _is_sse(response: httpx.Response) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ import httpx
 
 from harness import __version__
 from harness import settings as s
+from harness.bodies import MIB, BadEncoding, BodyReader, ReplyTooLarge
 from harness.client import Attempt, Client
 from harness.doctor_probes import REFUSED, auth_and_model, openapi, reach
 from harness.doctor_report import (
@@ -44,11 +46,13 @@ from harness.inifile import lines, read_ini, text
 from harness.models import APIS, Api, Completion, Message
 from harness.requests import build_request
 from harness.retry import RetryPolicy
+from harness.secret import Secret
 
 PROMPT = "Reply with the word OK."
 MAX_OUTPUT_TOKENS = 256  # room for a short thinking phase before the answer
 GET_TIMEOUT = 10.0  # seconds, at most, for the GET probes (the requests use --timeout)
 RETRIES = 2  # retryable failures of the two requests (429, 5xx, resets)
+REPLY_CAP = s.DEFAULT_MAX_REPLY_MB * MIB  # bytes of one reply, as a run's default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,7 +108,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def diagnose(
-    base_url: str, model: str, api_key: str | None, timeout: float,
+    base_url: str, model: str, api_key: Secret | None, timeout: float,
     headers: Mapping[str, str] | None = None,
 ) -> Report:  # fmt: skip
     """Every step against ``base_url`` (with the ini's extra ``headers``); raises
@@ -113,9 +117,9 @@ def diagnose(
 
 
 async def _diagnose(
-    base_url: str, model: str, api_key: str | None, timeout: float, extra: dict[str, str]
+    base_url: str, model: str, api_key: Secret | None, timeout: float, extra: dict[str, str]
 ) -> Report:
-    recorders = {api: _Recorder() for api in APIS}
+    recorders = {api: _Recorder(api_key) for api in APIS}
     # built first: the client checks the URL and the key before anything is sent
     clients = {
         api: Client(
@@ -126,10 +130,14 @@ async def _diagnose(
     base, token_set = clients["chat"].base_url, bool(api_key)
     headers = {**extra, "Accept": "application/json", "User-Agent": f"glm-harness/{__version__}"}
     if api_key:
-        headers["Authorization"] = f"Bearer {api_key.strip()}"
+        headers["Authorization"] = api_key.bearer()
     try:
         async with httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=min(timeout, GET_TIMEOUT), trust_env=False
+            base_url=base,
+            headers=headers,
+            timeout=min(timeout, GET_TIMEOUT),
+            trust_env=False,
+            transport=_Recorder(api_key),
         ) as http:
             steps = [await reach(http)]
             if steps[0].status == "FAIL":
@@ -148,17 +156,33 @@ async def _diagnose(
 
 
 class _Recorder(httpx.AsyncBaseTransport):
-    """Keeps the last reply's raw body: which reasoning field was filled is not part of a
-    :class:`~harness.models.Completion`."""
+    """Reads each reply whole, within the run's size cap, and scrubbed of the token before
+    anything else sees it; keeps the last body (which reasoning field was filled is not
+    part of a :class:`~harness.models.Completion`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, secret: Secret | None) -> None:
         self._inner = httpx.AsyncHTTPTransport()
+        self._secret = secret
         self.body = b""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        self.body = await response.aread()  # the client's own aread() gets the same bytes
-        return response
+        try:
+            reader = BodyReader(response.headers.get("content-encoding", ""), REPLY_CAP)
+            async for chunk in response.aiter_raw():
+                reader.collect(chunk)
+            body = reader.body()
+        except (ReplyTooLarge, BadEncoding) as exc:
+            body = json.dumps({"error": {"type": "doctor", "message": str(exc)}}).encode()
+        finally:
+            await response.aclose()
+        self.body = self._secret.scrub_bytes(body) if self._secret else body
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(response.status_code, headers=headers, content=self.body)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.openapi_fields import FieldReport
+from harness.secret import Secret
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
 
@@ -159,7 +160,7 @@ def snippet(text: str, limit: int = _SNIPPET) -> str:
     return shown[:-1] + '..."' if len(flat) > limit else shown
 
 
-def render_text(report: Report, token: str | None) -> str:
+def render_text(report: Report, token: Secret | None) -> str:
     """The report on one screen: a header, a line per step (wrapped), the verdict."""
     token_state = "set" if report.token_set else "not set"
     lines = [f"glm-harness doctor: {report.base_url}, model {report.model}, token {token_state}"]
@@ -178,7 +179,7 @@ def render_text(report: Report, token: str | None) -> str:
     return scrub("\n".join(lines) + "\n", token)
 
 
-def render_json(report: Report, token: str | None) -> str:
+def render_json(report: Report, token: Secret | None) -> str:
     """The same facts as JSON (stable key order, trailing newline)."""
     data = {
         "base_url": report.base_url,
@@ -201,12 +202,12 @@ def render_json(report: Report, token: str | None) -> str:
     return scrub(json.dumps(_scrubbed(data, token), indent=2, sort_keys=True) + "\n", token)
 
 
-def scrub(text: str, token: str | None) -> str:
-    """``text`` without the token: a server or proxy may echo the header back."""
-    return text.replace(token, "***") if token else text
+def scrub(text: str, token: Secret | None) -> str:
+    """``text`` without the token in any encoding: a server or proxy may echo it back."""
+    return token.scrub(text) if token else text
 
 
-def _scrubbed(value: Any, token: str | None) -> Any:
+def _scrubbed(value: Any, token: Secret | None) -> Any:
     # before json.dumps: escaping (a quote, a backslash) could hide the token from scrub()
     if isinstance(value, str):
         return scrub(value, token)

@@ -23,6 +23,8 @@ from harness.models import Api, Completion, Usage
 
 _THINK_END = "</think>"
 _SNIPPET = 200
+_SNIPPET_SCAN = 64 * 1024  # bytes of a non-JSON body read for its snippet
+_TAG = re.compile(r"<[^<>]*>")
 
 
 def error_message(status: int, body: bytes) -> str:
@@ -35,7 +37,7 @@ def error_message(status: int, body: bytes) -> str:
     fallback_type = f"HTTP {status}" if status else "error"
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if isinstance(data, dict):
         err = data.get("error")
@@ -71,6 +73,9 @@ def parse_response(
         return error_completion(status, latency_ms, f"malformed JSON response: {where}: {around}")
     except ValueError:
         return error_completion(status, latency_ms, f"malformed JSON response: {_snippet(body)}")
+    except RecursionError:
+        said = "malformed JSON response: nested too deeply to parse"
+        return error_completion(status, latency_ms, said)
     if not isinstance(data, dict):
         return error_completion(status, latency_ms, f"malformed JSON response: {_snippet(body)}")
     if data.get("error") or data.get("object") == "error":
@@ -177,12 +182,45 @@ def _typed(kind: Any, message: Any, fallback: str) -> str:
 
 
 def _snippet(body: bytes) -> str:
-    """The start of a non-JSON body, as text: an HTML page loses its tags and scripts."""
-    text = body.decode("utf-8", "replace")
+    """The start of a non-JSON body, as text: an HTML page loses its tags and scripts.
+    Linear in the body: only its first :data:`_SNIPPET_SCAN` bytes are read, scripts are
+    cut with ``str.find`` (a lazy regex was quadratic on a page of unclosed ``<script>``)."""
+    text = body[:_SNIPPET_SCAN].decode("utf-8", "replace")
     if "<" in text and ">" in text:
-        text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", text)
-        text = re.sub(r"<[^>]*>", " ", text)
+        text = _TAG.sub(" ", _without_scripts(text))
     return " ".join(text.split())[:_SNIPPET]
+
+
+def _without_scripts(text: str) -> str:
+    """``text`` without ``<script>``/``<style>`` elements; an unclosed one runs to the end."""
+    lower = text.lower()
+    kept: list[str] = []
+    at = 0
+    while True:
+        opened = [
+            i for i in (_open_tag(lower, "script", at), _open_tag(lower, "style", at)) if i >= 0
+        ]
+        if not opened:
+            kept.append(text[at:])
+            return " ".join(kept)
+        start = min(opened)
+        kept.append(text[at:start])
+        name = "script" if lower.startswith("<script", start) else "style"
+        end = lower.find(f"</{name}", start)
+        if end < 0:
+            return " ".join(kept)
+        close = lower.find(">", end)
+        at = len(text) if close < 0 else close + 1
+
+
+def _open_tag(lower: str, name: str, at: int) -> int:
+    """Where the next ``<name`` tag (not ``<names...``) starts at or after ``at``; -1 if none."""
+    while True:
+        found = lower.find(f"<{name}", at)
+        after = found + len(name) + 1
+        if found < 0 or after >= len(lower) or not (lower[after].isalnum() or lower[after] in "-_"):
+            return found
+        at = after
 
 
 def _dict(value: Any) -> dict[str, Any]:

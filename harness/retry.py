@@ -28,7 +28,7 @@ class RetryPolicy:
     retries: int = DEFAULT_RETRIES
     base_delay: float = 0.5
     max_delay: float = 8.0
-    retry_after_cap: float = 60.0
+    retry_after_cap: float = 60.0  # docs/reliability.md promises this
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
@@ -80,8 +80,9 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         return None if math.isnan(seconds) else max(seconds, 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    except OverflowError:
+        return math.inf  # a date beyond any calendar: wait as long as the cap allows
+    except (TypeError, ValueError, IndexError, AttributeError):
         return None
-    if when is None:
-        return None
-    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+    return max(seconds, 0.0)

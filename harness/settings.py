@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from harness.errors import ConfigError
 from harness.models import APIS, EFFORTS, Api
 from harness.retry import DEFAULT_RETRIES
+from harness.secret import Secret
 
 DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
 DEFAULT_TIMEOUT = 180.0  # seconds: Azure ML's request_timeout_ms cap
 DEFAULT_CONCURRENCY = 8
+DEFAULT_MAX_REPLY_MB = 16  # MiB a reply may take, on the wire and decompressed
 
 NO_ENDPOINT = (
     "glm-harness: no model endpoint configured. Set GLM_BASE_URL (and GLM_API_KEY if the "
@@ -29,7 +31,7 @@ class JudgeSettings:
 
     base_url: str | None = None
     model: str | None = None
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     effort: str = "default"
     api: Api = "chat"
 
@@ -40,9 +42,10 @@ class Settings:
 
     base_url: str | None
     model: str
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT  # seconds: a deadline for each attempt, streams included
+    max_reply_mb: float = DEFAULT_MAX_REPLY_MB
     concurrency: int = DEFAULT_CONCURRENCY
     apis: tuple[Api, ...] | None = None
     efforts: tuple[str, ...] | None = None
@@ -112,13 +115,15 @@ def parse_headers(lines: list[str]) -> dict[str, str]:
     return headers
 
 
-def api_key_from_env(name: str = "GLM_API_KEY") -> str | None:
-    """GLM_API_KEY (or ``name``), checked: a key that cannot go in an HTTP header is a
-    usage error (the message never shows it)."""
-    key = first(os.environ.get(name))
-    if key is not None and not (key.isascii() and key.isprintable()):
+def api_key_from_env(name: str = "GLM_API_KEY") -> Secret | None:
+    """GLM_API_KEY (or ``name``) as a :class:`Secret`, checked: a key that cannot go in an
+    HTTP header is a usage error (the message never shows it, and no frame holds it)."""
+    if not (os.environ.get(name) or "").strip():
+        return None
+    secret = Secret(os.environ[name].strip())
+    if not (secret.reveal().isascii() and secret.reveal().isprintable()):
         raise ConfigError(
             f"{name} contains characters that cannot be sent in an HTTP header "
             "(a stray newline or non-ASCII character?)"
         )
-    return key
+    return secret

@@ -102,18 +102,21 @@ class StreamParser:
                 status, latency_ms, f"malformed stream event: {self._malformed}"
             )
         if self._error is not None:
-            message = error_message(status, json.dumps(self._error).encode())
+            try:
+                message = error_message(status, json.dumps(self._error).encode())
+            except (ValueError, RecursionError):
+                message = "error event nested too deeply to read"
             return error_completion(status, latency_ms, message)
         if not self._ended() and (self.api == "responses" or self._finish_reason is None):
             message = f"stream ended before its end (got {self._events} events)"
             return error_completion(status, latency_ms, message)
         body = self._chat_body() if self.api == "chat" else self._responses_body()
+        try:
+            encoded = json.dumps(body).encode()
+        except (ValueError, RecursionError):
+            return error_completion(status, latency_ms, "stream event nested too deeply to read")
         completion = parse_response(
-            self.api,
-            status,
-            json.dumps(body).encode(),
-            latency_ms,
-            max_output_tokens=self._max_output_tokens,
+            self.api, status, encoded, latency_ms, max_output_tokens=self._max_output_tokens
         )
         if completion.error is not None:
             return completion
@@ -136,7 +139,7 @@ class StreamParser:
         self._events += 1
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             payload = None
         if not isinstance(payload, dict):
             self._malformed = " ".join(data.split())[:_SNIPPET]

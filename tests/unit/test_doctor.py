@@ -21,6 +21,7 @@ from harness.doctor_report import (
     snippet,
 )
 from harness.openapi_fields import FieldReport, check_fields, request_schema, sent_fields
+from harness.secret import Secret
 from tests.server.app import vllm_openapi
 
 # --- which fields the harness sends -----------------------------------------------------
@@ -266,7 +267,7 @@ def test_the_token_is_scrubbed_from_text_and_json() -> None:
     token = 'sk-"quoted\\token-123'
     step = Step("chat", "ok", f"answer {token}", (f"echo {token}",), {"answer": token})
     done = Report("http://h:1", "m", True, (step,))
-    text, data = render_text(done, token), render_json(done, token)
+    text, data = render_text(done, Secret(token)), render_json(done, Secret(token))
     assert token not in text
     assert token not in data
     assert json.dumps(token)[1:-1] not in data  # not even JSON-escaped

@@ -1,0 +1,124 @@
+"""The token holder: it never shows itself, and it finds the token in every encoding."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import secrets
+import traceback
+import urllib.parse
+
+import pytest
+
+from harness.secret import MASK, PIECE, Secret, redact, redact_value
+
+
+def token() -> str:
+    return f"glm/tok+{secrets.token_hex(12)}/{secrets.token_hex(4)}=="
+
+
+def test_a_secret_never_shows_itself() -> None:
+    value = token()
+    secret = Secret(value)
+    shown = [
+        repr(secret),
+        str(secret),
+        f"{secret}",
+        f"{secret!r}",
+        f"{secret:>80}",
+        "%s" % (secret,),  # noqa: UP031
+        "{}".format(secret),  # noqa: UP032
+    ]
+    assert all(value not in text for text in shown)
+    assert repr([secret, {"k": secret}]) == "[Secret('***'), {'k': Secret('***')}]"
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(secret)
+    assert secret.reveal() == value
+    assert secret.bearer() == f"Bearer {value}"
+
+
+def test_a_traceback_with_the_secret_in_its_locals_does_not_show_it() -> None:
+    value = token()
+
+    def fails(key: Secret) -> None:
+        header = key  # noqa: F841  (a local, as --showlocals would print it)
+        raise RuntimeError("boom")
+
+    try:
+        fails(Secret(value))
+    except RuntimeError as exc:
+        frames = traceback.TracebackException.from_exception(exc, capture_locals=True)
+        inner = [frame for frame in frames.stack if frame.name == "fails"]
+        text = "".join(traceback.StackSummary.from_list(inner).format())
+    assert "Secret('***')" in text
+    assert value not in text
+
+
+def forms(value: str) -> dict[str, str]:
+    header = f"Bearer {value}"
+    return {
+        "raw": value,
+        "json": json.dumps(header)[1:-1],
+        "json-slash": json.dumps(header).replace("/", "\\/")[1:-1],
+        "json-unicode": "".join(f"\\u{ord(c):04x}" for c in header),
+        "json-unicode-upper": "".join(f"\\u{ord(c):04X}" for c in value),
+        "json-in-json": json.dumps(json.dumps(header))[1:-1],
+        "percent": urllib.parse.quote(header, safe=""),
+        "percent-plus": urllib.parse.quote_plus(header),
+        "percent-lower": "".join(f"%{ord(c):02x}" for c in value),
+        "html-decimal": "".join(f"&#{ord(c)};" for c in value),
+        "html-hex": "".join(f"&#x{ord(c):x};" for c in value),
+        "base64": base64.b64encode(header.encode()).decode(),
+        "base64-1": base64.b64encode(b"x" + header.encode()).decode(),
+        "base64-2": base64.b64encode(b"xy" + header.encode()).decode(),
+        "base64url": base64.urlsafe_b64encode(value.encode()).decode(),
+    }
+
+
+@pytest.mark.parametrize("form", list(forms("x")))
+def test_every_encoding_of_the_token_is_scrubbed(form: str) -> None:
+    value = token()
+    secret = Secret(value)
+    echoed = forms(value)[form]
+    scrubbed = secret.scrub(f"before {echoed} after")
+    assert echoed not in scrubbed
+    assert MASK in scrubbed
+    assert scrubbed.startswith("before ")
+    assert scrubbed.endswith(" after")
+
+
+def test_any_long_piece_of_the_token_is_scrubbed_and_short_ones_are_not() -> None:
+    value = token()
+    secret = Secret(value)
+    for start in range(len(value)):
+        for end in range(start + PIECE, len(value) + 1):
+            piece = value[start:end]
+            assert piece not in secret.scrub(f"zz{piece}zz"), (start, end)
+    short = value[3 : 3 + PIECE - 1]
+    assert secret.scrub(f"zz{short}zz") == f"zz{short}zz"
+
+
+def test_text_without_the_token_is_unchanged() -> None:
+    secret = Secret(token())
+    text = "The answer is 42 / 7 = 6 %41 &#65; \\u0041 glm/tok"
+    assert secret.scrub(text) == text
+    assert secret.scrub_bytes(b"\xff\x00abc") == b"\xff\x00abc"
+
+
+def test_redact_scrubs_every_secret_of_the_process() -> None:
+    one, two = token(), token()
+    first, second = Secret(one), Secret(two)
+    try:
+        assert redact(f"{one} and {two}") == f"{MASK} and {MASK}"
+        assert redact_value({"a": [one, {two: 1}], "n": 3}) == {"a": [MASK, {MASK: 1}], "n": 3}
+    finally:
+        first.forget()
+        second.forget()
+    assert redact(one) == one
+
+
+def test_a_short_or_empty_token_is_handled() -> None:
+    assert Secret("").scrub("abc") == "abc"
+    short = Secret("abc123")
+    assert short.scrub("x abc123 y") == f"x {MASK} y"
