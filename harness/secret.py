@@ -10,9 +10,9 @@ text: raw, JSON-escaped (``\\/``, ``\\u0067``, doubled backslashes of JSON insid
 percent-encoded, as HTML character references, in base64 (at any alignment), or mixed
 character by character. :meth:`Secret.scrub` replaces every such occurrence, and also
 each run of :data:`PIECE` or more characters of the token, so a message cut short never
-keeps half of it. Every secret made is registered: :func:`redact` scrubs all of them and
-is what every writer of files and lines calls last (defence in depth: the client has
-already scrubbed each reply before parsing it).
+keeps half of it. Every live secret is registered (weakly): :func:`redact` scrubs all of
+them and is what every writer of files and lines calls last (defence in depth: the client
+has already scrubbed each reply before parsing it).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import weakref
 from typing import Any, NoReturn
 
 import re2
@@ -27,7 +28,7 @@ import re2
 MASK = "***"
 PIECE = 12  # a run of this many characters of the token counts as the token
 _LOCK = threading.Lock()
-_ACTIVE: list[Secret] = []  # every secret of this process, for redact()
+_ACTIVE: weakref.WeakSet[Secret] = weakref.WeakSet()  # every live secret, for redact()
 
 
 def _char_forms(char: str) -> str:
@@ -65,13 +66,13 @@ def _base64_cores(value: bytes) -> list[str]:
 class Secret:
     """A credential that never shows itself. ``reveal()`` is for the HTTP header only."""
 
-    __slots__ = ("_pattern", "_value")
+    __slots__ = ("__weakref__", "_pattern", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
         self._pattern = _compile(value)
         with _LOCK:
-            _ACTIVE.append(self)
+            _ACTIVE.add(self)
 
     def __repr__(self) -> str:
         return f"Secret({MASK!r})"
@@ -83,12 +84,6 @@ class Secret:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Secret cannot be pickled")
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
 
     def __bool__(self) -> bool:
         return bool(self._value)
@@ -115,8 +110,7 @@ class Secret:
     def forget(self) -> None:
         """Stop redacting this secret in :func:`redact` (its owner is done with it)."""
         with _LOCK:
-            if self in _ACTIVE:
-                _ACTIVE.remove(self)
+            _ACTIVE.discard(self)
 
 
 def _compile(value: str) -> Any:
@@ -147,8 +141,13 @@ def from_env(value: str | None) -> Secret | None:
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret of this process masked: the last step of every writer."""
-    for secret in tuple(_ACTIVE):
+    """``text`` with every live secret of this process masked: the last step of every
+    writer (a secret no longer referenced anywhere is gone from the registry)."""
+    if not _ACTIVE:
+        return text
+    with _LOCK:
+        active = list(_ACTIVE)
+    for secret in active:
         text = secret.scrub(text)
     return text
 
