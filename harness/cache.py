@@ -1,10 +1,15 @@
 """Content-addressed answer cache under ``results/.cache/``.
 
-The key is the SHA-256 of the whole request: endpoint, API path, every body field (the
-model included) and the sample index. Only good answers are kept: errors and truncated
-answers are fetched again next time. Entries are written atomically; an entry that cannot
-be read (corrupt, from another version) is ignored and refetched. An entry keeps the whole
-answer and reasoning, however long (the run records cap them; the cache replays exactly).
+The key is the SHA-256 of everything that decides an answer: the endpoint's identity (its
+URL, the request headers that are not credentials, such as ``azureml-model-deployment``,
+and for ``--glm-local`` the model file's sha256; see :func:`endpoint_identity`), the API
+path, every body field (the model included) and the sample index. Credentials
+(``Authorization``, ``api-key``, cookies...) never enter the key, not even hashed. Only
+good answers are kept: errors and truncated answers are fetched again next time. Entries
+are written atomically; an entry that cannot be read (corrupt, from another version) is
+ignored and refetched, and one that cannot be written (disk full) is counted, not fatal. An
+entry keeps the whole answer and reasoning, however long (the run records cap them; the
+cache replays exactly).
 
 Modes: ``use`` (read and write), ``refresh`` (write only), ``off`` (neither), ``only``
 (read only; a miss is an error: offline replay).
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +28,39 @@ from harness.fileio import write_atomic
 from harness.models import Completion, Request, Usage
 
 MODES = ("use", "refresh", "off", "only")
-VERSION = 1
+VERSION = 2  # 2: the key covers the request headers and the local model file's hash
+# Header names that carry credentials: never part of a key. Any name containing one of
+# these words counts (``x-api-key``, ``ocp-apim-subscription-key``, ``x-auth-token``...).
+CREDENTIAL_WORDS = ("authorization", "auth", "token", "key", "secret", "cookie", "password")
+
+
+def is_credential(header: str) -> bool:
+    name = header.strip().lower()
+    return any(word in name for word in CREDENTIAL_WORDS)
+
+
+def endpoint_identity(
+    endpoint: str, headers: Mapping[str, str] | None = None, model_sha256: str | None = None
+) -> str:
+    """What identifies where an answer comes from, as one canonical string for
+    :func:`cache_key`: the endpoint, the non-credential request headers (names
+    lower-cased, as HTTP compares them) and the model file's hash (``--glm-local``)."""
+    kept = {
+        name.strip().lower(): value.strip()
+        for name, value in (headers or {}).items()
+        if not is_credential(name)
+    }
+    return json.dumps(
+        {"endpoint": endpoint, "headers": kept, "model_sha256": model_sha256},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def cache_key(endpoint: str, request: Request, sample: int) -> str:
+    """The entry of one sample of ``request`` asked of ``endpoint`` (an
+    :func:`endpoint_identity`, or a plain URL in tests)."""
     canonical = json.dumps(
         {"endpoint": endpoint, "path": request.path, "body": request.body, "sample": sample},
         sort_keys=True,
@@ -42,6 +77,8 @@ class Cache:
             raise ValueError(f"cache mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.root = root
         self.mode = mode
+        self.unwritten = 0  # entries that could not be written (disk full...): refetched
+        self.unwritten_reason: str | None = None
 
     @property
     def reads(self) -> bool:
@@ -77,9 +114,14 @@ class Cache:
             "completion": asdict(replace(completion, cached=False)),
         }
         try:
-            text = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+            try:
+                text = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate (a JSON "\ud83d" escape with no pair) has no UTF-8 form:
+                # store \u escapes instead, which read back to exactly the same text.
+                text = json.dumps(entry, sort_keys=True) + "\n"
             write_atomic(self.path(key), text)
-        except UnicodeEncodeError:
-            # A lone surrogate (a JSON "\ud83d" escape with no pair) has no UTF-8 form:
-            # store \u escapes instead, which read back to exactly the same text.
-            write_atomic(self.path(key), json.dumps(entry, sort_keys=True) + "\n")
+        except OSError as exc:  # disk full, read-only: the answer stands, the entry is lost
+            self.unwritten += 1
+            self.unwritten_reason = f"{exc.strerror or exc}"

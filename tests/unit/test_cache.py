@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.cache import VERSION, Cache, cache_key
+from harness.cache import VERSION, Cache, cache_key, endpoint_identity
 from harness.models import Completion, Request, Usage
 
 ENDPOINT = "http://127.0.0.1:8000/v1"
@@ -298,3 +298,55 @@ def test_stored_json_has_request_and_completion(tmp_path: Path) -> None:
         "reasoning_tokens": 2,
     }
     assert list(stored) == sorted(stored)
+
+
+# --- what decides an answer besides the body: headers, the model file ------------------
+
+
+def test_identity_covers_headers_and_the_model_file_but_never_credentials() -> None:
+    blue = endpoint_identity(ENDPOINT, {"azureml-model-deployment": "blue"})
+    keys = {
+        "blue": cache_key(blue, REQUEST, 0),
+        "green": cache_key(endpoint_identity(ENDPOINT, {"azureml-model-deployment": "green"}),
+                           REQUEST, 0),
+        "no header": cache_key(endpoint_identity(ENDPOINT, {}), REQUEST, 0),
+        "model A": cache_key(endpoint_identity(ENDPOINT, {}, "a" * 64), REQUEST, 0),
+        "model B": cache_key(endpoint_identity(ENDPOINT, {}, "b" * 64), REQUEST, 0),
+    }  # fmt: skip
+    assert len(set(keys.values())) == len(keys)
+    # header names are case-insensitive in HTTP, values are trimmed like the ini's
+    same = endpoint_identity(ENDPOINT, {"AzureML-Model-Deployment": " blue "})
+    assert cache_key(same, REQUEST, 0) == keys["blue"]
+    # credentials are not what the answer depends on, and must not be stored even hashed
+    secret = "sk-do-not-store-1234"
+    creds = {
+        "azureml-model-deployment": "blue", "api-key": secret, "X-Api-Key": secret,
+        "Ocp-Apim-Subscription-Key": secret, "Cookie": f"s={secret}",
+        "Proxy-Authorization": f"Bearer {secret}", "x-auth-token": secret,
+    }  # fmt: skip
+    with_creds = endpoint_identity(ENDPOINT, creds)
+    assert secret not in with_creds
+    assert with_creds == blue
+    assert cache_key(with_creds, REQUEST, 0) == keys["blue"]
+
+
+def test_version_2_ignores_entries_keyed_the_old_way(tmp_path: Path) -> None:
+    assert VERSION == 2
+    key = cache_key(ENDPOINT, REQUEST, 0)
+    path = Cache(tmp_path, "use").path(key)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**good_entry(), "version": 1}))
+    assert Cache(tmp_path, "use").get(key) is None
+
+
+def test_an_entry_that_cannot_be_written_is_counted_not_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(path: Path, text: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("harness.cache.write_atomic", full)
+    cache = Cache(tmp_path, "use")
+    cache.put(cache_key(ENDPOINT, REQUEST, 0), REQUEST, GOOD)
+    cache.put(cache_key(ENDPOINT, REQUEST, 1), REQUEST, GOOD)
+    assert (cache.unwritten, cache.unwritten_reason) == (2, "No space left on device")
