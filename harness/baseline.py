@@ -3,8 +3,15 @@
 An entry keeps what a later run is judged against: the outcome, pass rate and samples (with
 each sample's outcome, for the paired statistics), the mean score, the checks of one
 sample, one answer, the hashes of the prompt's files and of the rendered prompt, the
-model and the date. Files are written atomically with sorted keys, so a PR diff of a
-baseline is readable.
+model (with ``--glm-local``, also ``model_sha256``: the GGUF's hash, as the alias says
+nothing about the weights) and the date. Files are written with sorted keys, so a PR diff
+of a baseline is readable.
+
+An update (:func:`update_all`) holds ``baselines/.lock`` (``flock``), re-reads each file
+under it and merges this run's entries into what is there now, so two runs updating
+different selections at once both land; then it writes every changed file to a temporary
+file and renames them all in one step (:func:`harness.fileio.replace_all`): all land, or
+none.
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.fileio import dumps, write_atomic
+from harness.fileio import InterruptedAfter, dumps, locked, replace_all, write_atomic, write_temp
 from harness.grading import Verdict
 from harness.models import Case, Message
 from harness.records import check_json
 
 VERSION = 1
+LOCK_FILE = ".lock"
 ANSWER_CHARS = 4000  # an answer kept in a baseline is cut here (baselines are reviewed in PRs)
 
 Change = Literal["pass", "known failure", "regression", "improved", "new", "error"]
@@ -75,7 +83,15 @@ def make_entry(
 
 def same_result(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Unchanged means the same verdict on the same prompt; the date and latency may move."""
-    keys = ("outcome", "outcomes", "answer", "template_hash", "prompt_hash", "model")
+    keys = (
+        "outcome",
+        "outcomes",
+        "answer",
+        "template_hash",
+        "prompt_hash",
+        "model",
+        "model_sha256",
+    )
     return all(old.get(k) == new.get(k) for k in keys)
 
 
@@ -101,9 +117,11 @@ class BaselineFile:
             baseline.problem = f"{path}: unreadable baseline ({exc}); judged as if it were absent"
         return baseline
 
+    def text(self) -> str:
+        return dumps({"suite": self.suite, "version": VERSION, "entries": self.entries})
+
     def write(self) -> None:
-        data = {"suite": self.suite, "version": VERSION, "entries": self.entries}
-        write_atomic(self.path, dumps(data))
+        write_atomic(self.path, self.text())
 
 
 def change(entry: Mapping[str, Any] | None, outcome: str) -> Change:
@@ -138,15 +156,16 @@ class UpdateReport:
         )
 
 
-def apply_updates(
+def merge_updates(
     baseline: BaselineFile,
     updates: Mapping[str, dict[str, Any]],
-    known: set[str],
+    known: set[str] | None,
     *,
     prune: bool,
-) -> UpdateReport:
-    """Write ``updates`` into the file, keep every other entry; entries whose case x api x
-    effort no longer exists (not in ``known``) are listed, and removed only with ``prune``."""
+) -> tuple[UpdateReport, bool]:
+    """Put ``updates`` into the file's entries (in memory), keep every other entry; entries
+    whose case x api x effort no longer exists (not in ``known``; None: cannot tell, so
+    none) are listed, and removed only with ``prune``. True when the file must be written."""
     created = updated = unchanged = 0
     for key, entry in updates.items():
         old = baseline.entries.get(key)
@@ -158,13 +177,95 @@ def apply_updates(
         else:
             updated += 1
         baseline.entries[key] = entry
-    unused = tuple(sorted(k for k in baseline.entries if k not in known and k not in updates))
+    exists = set(baseline.entries) if known is None else known
+    unused = tuple(sorted(k for k in baseline.entries if k not in exists and k not in updates))
     if prune:
         for key in unused:
             del baseline.entries[key]
-    if created or updated or (prune and unused):
-        baseline.write()
-    return UpdateReport(baseline.path, created, updated, unchanged, unused, prune)
+    report = UpdateReport(baseline.path, created, updated, unchanged, unused, prune)
+    return report, bool(created or updated or (prune and unused))
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One suite's part of an update: this run's entries and the keys its file defines."""
+
+    suite: str
+    updates: Mapping[str, dict[str, Any]]
+    known: set[str] | None  # None: the suite could not be read
+
+
+@dataclass(slots=True)
+class Outcome:
+    reports: list[UpdateReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # files left alone, and why
+    interrupted: bool = False  # a signal arrived while the files were replaced (all were)
+
+
+def plan_updates(
+    updates: Mapping[str, Mapping[str, dict[str, Any]]],
+    suite_paths: Mapping[str, str],
+    *,
+    prune: bool,
+    evals_dir: Path,
+    root: Path | None,
+) -> list[Planned]:
+    """Per suite to write: this run's entries and the keys the suite defines now (read
+    before the lock is taken: loading suites takes time)."""
+    from harness.errors import SuiteError
+    from harness.suite import load_suite
+
+    planned = []
+    for suite in sorted(set(updates) | (set(suite_paths) if prune else set())):
+        known: set[str] | None
+        try:
+            path = Path(suite_paths.get(suite) or "")
+            known = known_keys(load_suite(path, evals_dir=evals_dir, project_root=root).cases)
+        except SuiteError:
+            known = None  # cannot tell what exists: call nothing unused
+        planned.append(Planned(suite, updates.get(suite, {}), known))
+    return planned
+
+
+def update_all(
+    root: Path, planned: Iterable[Planned], *, prune: bool, model_sha256: str | None = None
+) -> Outcome:
+    """Merge and write every planned suite's baseline, all at once or not at all, under the
+    lock. Raises OSError (nothing written) or KeyboardInterrupt before the renames
+    (nothing written); a signal during the renames is held until all are done, then
+    reported in ``interrupted``."""
+    done = Outcome()
+    moves: list[tuple[Path, Path]] = []
+    with locked(root / LOCK_FILE):
+        _sweep(root)  # what a run killed outright here left behind
+        try:
+            for plan in planned:
+                baseline = BaselineFile.load(root, plan.suite)  # as it is now, under the lock
+                if baseline.problem is not None:
+                    done.problems.append(f"{baseline.problem}; not touched")
+                    continue
+                updates = plan.updates
+                if model_sha256 is not None:
+                    updates = {k: {**e, "model_sha256": model_sha256} for k, e in updates.items()}
+                report, dirty = merge_updates(baseline, updates, plan.known, prune=prune)
+                done.reports.append(report)
+                if dirty:
+                    moves.append((write_temp(baseline.path, baseline.text()), baseline.path))
+        except BaseException:
+            _sweep(root)  # also a temporary file whose name a Ctrl-C kept from ``moves``
+            raise
+        try:
+            replace_all(moves)
+        except InterruptedAfter:
+            done.interrupted = True
+    return done
+
+
+def _sweep(root: Path) -> None:
+    """Remove temporary and old-version files (``.<suite>.json.*``); only under the lock,
+    when no other writer can be using them."""
+    for leftover in [*root.glob(".*.json.*.tmp"), *root.glob(".*.json.*.old")]:
+        leftover.unlink(missing_ok=True)
 
 
 def known_keys(cases: Iterable[Case]) -> set[str]:

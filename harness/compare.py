@@ -23,6 +23,7 @@ says the endpoint appears to ignore the setting when the requests differ; else "
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -142,7 +143,9 @@ def find_records(run: str, results: Path = Path("results")) -> Path:
 def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[dict[str, Any]]]:
     """The records.jsonl of ``run`` (as :func:`find_records` takes it) and its records,
     each checked to be an object with suite, case, api, effort and outcome; raises
-    ``CompareError`` naming the file and line of the first that is not."""
+    ``CompareError`` naming the file and line of the first that is not. A last line cut
+    short (no newline and not JSON: a run that stopped or a disk that filled while it was
+    written) is skipped, and a warning on the ``harness`` logger says so."""
     path = find_records(run, results)
     try:
         lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
@@ -153,6 +156,12 @@ def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[
         try:
             record = json.loads(line)
         except ValueError as exc:
+            if number == len(lines):  # the last line, with no newline after it: torn
+                size = len(line.encode("utf-8"))
+                logging.getLogger("harness").warning(
+                    "%s: last line is incomplete (%d bytes), skipped", path, size
+                )
+                break
             raise CompareError(f"{path}:{number}: not a run record ({exc!r})") from None
         missing = [f for f in RECORD_KEYS if not isinstance(record, dict) or f not in record]
         if missing:

@@ -291,6 +291,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
         return
+    unwritable = state.preflight()  # results that cannot be kept: stop before asking
+    if unwritable is not None:
+        pytest.exit(unwritable, returncode=pytest.ExitCode.USAGE_ERROR)
     if session.config.getoption("glm_local"):
         try:
             state.start_local()

@@ -3,7 +3,10 @@ appended as each sample completes, then ``summary.json`` at the end of the run.
 
 Every line is written with one ``write`` under an exclusive ``flock``, so pytest-xdist
 workers appending to the same file never interleave, and an interrupted run leaves a
-file of whole lines. The request body is recorded; headers (where the token lives) never.
+file of whole lines. A line is written whole or not at all: when a write fails or falls
+short (disk full, a file size limit), the file is cut back to its length before the line,
+still under the lock, and the loss is counted (``lost``, ``lost_reason``) for the run's
+summary; the run goes on. The request body is recorded; headers (where the token lives) never.
 
 Texts are capped: ``answer``, ``reasoning``, ``extracted`` and string values a check
 observed keep their first :data:`RECORD_TEXT_CAP` characters and end with ``... [N more
@@ -15,6 +18,7 @@ U+2028 and U+2029, which ``str.splitlines`` would take for line ends.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -110,8 +114,13 @@ class RecordWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         # flock excludes other open files (processes), not threads sharing this one
         self._lock = threading.Lock()
+        self.lost = 0  # records not written (the file was cut back to whole lines)
+        self.lost_reason: str | None = None
+        self._broken = False  # could not be cut back: nothing more is appended after it
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append one record as one line; False when it could not be written whole (the
+        file is then as it was before)."""
         line = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
         if not line.isascii():  # the rare line with text that splitlines() would break
             for char, escape in _LINE_BREAKS.items():
@@ -119,13 +128,30 @@ class RecordWriter:
         line += "\n"
         data = line.encode("utf-8", "replace")
         with self._lock:
+            if self._broken:
+                self.lost += 1
+                return False
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._fd, view) :]
+                before = os.fstat(self._fd).st_size  # nobody else appends while we hold it
+                try:
+                    view = memoryview(data)
+                    while view:
+                        written = os.write(self._fd, view)
+                        if written <= 0:
+                            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                        view = view[written:]
+                except OSError as exc:
+                    try:
+                        os.ftruncate(self._fd, before)  # no torn line: cut what was written
+                    except OSError:
+                        self._broken = True  # a torn last line, which readers skip
+                    self.lost += 1
+                    self.lost_reason = self.lost_reason or (exc.strerror or str(exc))
+                    return False
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        return True
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,12 @@ class RunState:
     decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
     ignored: list[dict[str, Any]] = field(default_factory=list)  # efforts with no effect
     selection: Selection | None = None  # --glm-changed-since
+    model_file: Path | None = None  # --glm-local: the GGUF served
+    model_sha256: str | None = None  # --glm-local: its hash (cache key, baseline entries)
+    problems: list[str] = field(default_factory=list)  # files the run could not write
+    late_interrupt: bool = False  # Ctrl-C while the baselines were written
+    records_lost: int = 0  # records that could not be written (none open)
+    records_lost_reason: str | None = None
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
@@ -61,6 +68,9 @@ class RunState:
         entry = self.baseline(suite).entries.get(key)
         if entry is not None and entry.get("model") != self.settings.model:
             return None, f"its baseline is for model {entry.get('model')!r}"
+        if entry is not None and entry.get("model_sha256") != self.model_sha256:
+            # --glm-local: another GGUF under the same alias (or one of unknown hash)
+            return None, f"its baseline is for model file {_file_id(entry)}"
         return entry, None
 
     def baseline(self, suite: str) -> BaselineFile:
@@ -69,12 +79,41 @@ class RunState:
             self._baselines[suite] = BaselineFile.load(self.baselines_dir, suite)
         return self._baselines[suite]
 
+    def preflight(self) -> str | None:
+        """Before the first request: why the run could not keep what it is about to ask
+        (the run folder, the cache when it writes, the baselines when updating), or None.
+        A run folder made here is removed again when something else is not writable."""
+        from harness.fileio import unwritable
+
+        folders = [self.run_dir]
+        if self.settings.cache_mode in ("use", "refresh"):
+            folders.append(self.results_dir / ".cache")
+        if self.update_baselines or self.prune_baselines:
+            folders.append(self.baselines_dir)
+        made = not self.run_dir.exists()
+        for folder in folders:
+            why = unwritable(folder)
+            if why is not None:
+                if made and folder != self.run_dir:
+                    with contextlib.suppress(OSError):
+                        self.run_dir.rmdir()
+                return (
+                    f"glm-harness: cannot write to {folder} ({why}); nothing was sent. Make it "
+                    "writable, or point --glm-results (ini glm_results) at a writable folder"
+                )
+        return None
+
     def start_local(self) -> None:
         """Start the local llama.cpp server and point the run at it (raises ConfigError)."""
-        from harness.local import MODEL_ALIAS, LocalServer
+        from harness.local import MODEL_ALIAS, LocalServer, cache_dir, find_model
+        from harness.modelid import model_sha256
 
-        self.local = LocalServer().start()
-        # the port changes every run; the cache must still recognise the same model
+        model = find_model()
+        if model is not None:
+            # hashed before the server starts (a file swapped afterwards is not served)
+            self.model_file, self.model_sha256 = model, model_sha256(model, cache_dir())
+        self.local = LocalServer(model=model).start()
+        # the port changes every run; the cache must still recognise the same model file
         self.settings = replace(
             self.settings,
             base_url=self.local.url,
@@ -84,7 +123,7 @@ class RunState:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            from harness.cache import Cache
+            from harness.cache import Cache, endpoint_identity
             from harness.client import Client
             from harness.retry import RetryPolicy
 
@@ -115,11 +154,15 @@ class RunState:
                 settings.concurrency,
                 policy=RetryPolicy(retries=settings.retries),
                 cache=cache,
-                endpoint=settings.endpoint_id,
+                endpoint=endpoint_identity(
+                    settings.endpoint_id, settings.headers, self.model_sha256
+                ),
                 make_judge_client=(
                     None if judge_url is None else lambda: make_client(judge_url, judge.api_key)
                 ),
-                judge_endpoint=judge_url,
+                judge_endpoint=(
+                    None if judge_url is None else endpoint_identity(judge_url, settings.headers)
+                ),
             )
         return self._engine
 
@@ -131,8 +174,65 @@ class RunState:
         """Append one sample's record to ``records.jsonl`` (opened on first use)."""
         with self._lock:
             if self._records is None:
-                self._records = RecordWriter(self.run_dir / "records.jsonl")
+                try:
+                    self._records = RecordWriter(self.run_dir / "records.jsonl")
+                except OSError as exc:
+                    self.records_lost += 1
+                    self.records_lost_reason = self.records_lost_reason or str(exc)
+                    return
             self._records.write(line)
+
+    def lost_records(self) -> tuple[int, str | None]:
+        """How many records could not be written whole (disk full...), and why."""
+        records = self._records
+        if records is None:
+            return self.records_lost, self.records_lost_reason
+        return records.lost + self.records_lost, records.lost_reason or self.records_lost_reason
+
+    def model_shown(self) -> str:
+        """The model's name, and with --glm-local the file actually served and its hash
+        (the alias is the same whatever GGUF it is)."""
+        name = self.settings.model or "-"
+        if self.model_file is None or self.model_sha256 is None:
+            return name
+        return f"{name} (file {self.model_file.name}, sha256:{self.model_sha256[:12]})"
+
+    def model_file_data(self) -> dict[str, Any]:
+        """summary.json's ``model_file`` and ``model_sha256`` (--glm-local only)."""
+        if self.model_file is None:
+            return {}
+        return {"model_file": str(self.model_file), "model_sha256": self.model_sha256}
+
+    def _unwritten(self) -> tuple[int, str | None]:
+        cache = self._engine.cache if self._engine is not None else None
+        return (0, None) if cache is None else (cache.unwritten, cache.unwritten_reason)
+
+    def losses(self) -> dict[str, Any]:
+        """summary.json's ``records_lost`` (and why), ``cache_unwritten`` when any."""
+        lost, why = self.lost_records()
+        unwritten, _ = self._unwritten()
+        return {
+            "records_lost": lost,
+            **({"records_lost_reason": why} if lost else {}),
+            **({"cache_unwritten": unwritten} if unwritten else {}),
+            **({"not_written": list(self.problems)} if self.problems else {}),
+        }
+
+    def loss_lines(self) -> list[str]:
+        """Terminal warnings: what the run could not write (records, cache, files)."""
+        lines = []
+        lost, why = self.lost_records()
+        if lost:
+            lines.append(
+                f"WARNING records: {lost} record{'' if lost == 1 else 's'} not written ({why});"
+                " records.jsonl holds whole lines only; the verdicts above are complete"
+            )
+        unwritten, reason = self._unwritten()
+        if unwritten:
+            lines.append(
+                f"WARNING cache: {unwritten} answers not cached ({reason}); asked again next run"
+            )
+        return lines + [f"WARNING {problem}" for problem in self.problems]
 
     def stats(self) -> dict[str, Any]:
         """Request counters of this process's engine plus those reported by xdist workers."""
@@ -164,6 +264,11 @@ class RunState:
         if self.local is not None:
             self.local.stop()
             self.local = None
+
+
+def _file_id(entry: dict[str, Any]) -> str:
+    digest = entry.get("model_sha256")
+    return f"sha256:{digest[:12]}" if isinstance(digest, str) else "of unknown hash"
 
 
 COUNTERS = ("requests", "sent", "retries", "cached", "failed", "input_tokens", "output_tokens")

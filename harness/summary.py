@@ -21,7 +21,7 @@ API_ERRORS = 6  # items ended in `error` (the API failed after retries, or refus
 def endpoint_line(state: RunState) -> str:
     where = state.settings.base_url or "no endpoint"
     local = " (local llama-server)" if state.local is not None else ""
-    return f"endpoint: {where}{local}  model: {state.settings.model or '-'}"
+    return f"endpoint: {where}{local}  model: {state.model_shown()}"
 
 
 def requests_line(stats: dict[str, Any]) -> str:
@@ -60,7 +60,7 @@ def terminal_lines(state: RunState, root: Path) -> list[str]:
     records = state.run_dir / "records.jsonl"
     if records.exists():
         lines.append(f"records: {os.path.relpath(records, root)}")
-    return lines
+    return lines + state.loss_lines()
 
 
 def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
@@ -73,11 +73,13 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "interrupted": exitstatus == INTERRUPTED,
         "endpoint": state.settings.base_url,
         "model": state.settings.model,
+        **state.model_file_data(),
         "items": {outcome: items[outcome] for outcome in OUTCOMES},
         "samples": {outcome: samples[outcome] for outcome in OUTCOMES},
         "requests": state.stats(),
         "groups": [dict(zip(HEADERS, row, strict=True)) for row in summary_rows(state.items)],
         "records": "records.jsonl",
+        **state.losses(),
         "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
         "baselines": list(state.baseline_reports),
         "decisions": state.decisions,
@@ -85,39 +87,58 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
     }
 
 
-def write_summary(state: RunState, exitstatus: int) -> Path:
+def write_summary(state: RunState, exitstatus: int) -> Path | None:
+    """summary.json beside the records; None (and a line in ``state.problems`` for the
+    terminal) when it cannot be written, e.g. on a full disk."""
     path = state.run_dir / "summary.json"
-    write_atomic(path, dumps(summary_data(state, exitstatus)))
+    try:
+        write_atomic(path, dumps(summary_data(state, exitstatus)))
+    except OSError as exc:
+        state.problems.append(f"{path}: not written ({exc.strerror or exc})")
+        return None
     return path
 
 
 def write_baselines(state: RunState, *, interrupted: bool) -> None:
     """--glm-update-baselines / --glm-prune-baselines, at the end of the run. An
-    interrupted run writes nothing: a baseline is all of a run or none of it."""
-    from harness.baseline import BaselineFile, apply_updates, known_keys
-    from harness.errors import SuiteError
-    from harness.suite import load_suite
+    interrupted run writes nothing: a baseline is all of a run or none of it. Every file
+    lands at once or none does (:func:`harness.baseline.update_all`); a Ctrl-C before the
+    renames writes nothing, one during them is honoured once all have landed."""
+    from harness.baseline import plan_updates, update_all
 
     if interrupted:
-        state.baseline_reports.append("baselines: run interrupted; nothing written")
+        state.baseline_reports.append("run interrupted; nothing written")
         return
-    suites = set(state.baseline_updates) | (
-        set(state.suite_paths) if state.prune_baselines else set()
-    )
-    for suite in sorted(suites):
-        baseline = BaselineFile.load(state.baselines_dir, suite)
-        if baseline.problem is not None:
-            state.baseline_reports.append(f"baselines: {baseline.problem}; not touched")
-            continue
-        path = state.suite_paths.get(suite)
-        try:
-            cases = load_suite(Path(path or ""), evals_dir=state.evals_dir, project_root=state.root)
-            known = known_keys(cases.cases)
-        except SuiteError:
-            known = set(baseline.entries)  # cannot tell what exists: call nothing unused
-        updates = state.baseline_updates.get(suite, {})
-        report = apply_updates(baseline, updates, known, prune=state.prune_baselines)
-        state.baseline_reports.append(report.line())
+    try:
+        done = update_all(
+            state.baselines_dir,
+            plan_updates(
+                state.baseline_updates,
+                state.suite_paths,
+                prune=state.prune_baselines,
+                evals_dir=state.evals_dir,
+                root=state.root,
+            ),
+            prune=state.prune_baselines,
+            model_sha256=state.model_sha256,
+        )
+    except KeyboardInterrupt:
+        state.late_interrupt = True
+        state.baseline_reports.append("interrupted before any file was replaced; nothing written")
+        return
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        state.baseline_reports.append(
+            f"not written ({where}{exc.strerror or exc}); every file is as it was"
+        )
+        return
+    state.baseline_reports += done.problems
+    state.baseline_reports += [report.line() for report in done.reports]
+    if done.interrupted:
+        state.late_interrupt = True
+        state.baseline_reports.append(
+            "interrupted while the files were replaced; all of them were written"
+        )
 
 
 def change_lines(state: RunState, root: Path) -> list[str]:
@@ -163,6 +184,8 @@ def exit_code(state: RunState, pytest_status: int) -> int:
     """0 clean; 1 a regression or a failing (new) case; 6 API errors and nothing worse;
     pytest's own codes otherwise (2 interrupted, 3 internal error, 4 usage, 5 no items)."""
     refused = any(item.get("auth_refused") for item in state.items)
+    if state.late_interrupt:
+        return INTERRUPTED  # Ctrl-C while the baselines were written
     if pytest_status not in (OK, FAILED, INTERRUPTED) or (
         pytest_status == INTERRUPTED and not refused
     ):
@@ -255,11 +278,14 @@ def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
         state.items,
         run_id=state.run_id,
         endpoint=state.settings.base_url,
-        model=state.settings.model,
+        model=state.model_shown(),
         requests=state.stats(),
         baseline_lines=state.baseline_reports,
         decisions=[d for d in state.decisions if d["gates"]],  # the ones that decide the run
         ignored=[n["text"] for n in state.ignored],
         exit_status=exitstatus,
     )
-    write_atomic(target, text)
+    try:
+        write_atomic(target, text)
+    except OSError as exc:
+        state.problems.append(f"{target}: not written ({exc.strerror or exc})")

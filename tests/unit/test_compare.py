@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.compare import IGNORED, SAME, CompareError, compare_runs, load_run, render
+from harness.compare import (
+    IGNORED,
+    SAME,
+    CompareError,
+    compare_runs,
+    load_run,
+    read_records,
+    render,
+)
 from harness.models import Completion, Outcome, Request, SampleResult, Usage
 from harness.records import RecordWriter, sample_record
 
@@ -337,3 +345,36 @@ def test_reads_what_the_record_writer_writes(tmp_path: Path) -> None:
     assert (found.ref, found.other, found.fail_to_pass) == ("low", "high", ["add"])
     assert (found.reasoning_tokens_ref, found.reasoning_tokens_other) == (100, 900)
     assert found.reasoning_estimated  # the low side reported 0: estimated from 400 chars
+
+
+# --- a torn last line (a disk that filled, a run killed mid-write) ----------------------
+
+
+def test_a_torn_last_line_is_skipped_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    run = write_run(tmp_path / "run", [rec("a", "low"), rec("a", "high")])
+    with (run / "records.jsonl").open("a", encoding="utf-8") as f:
+        f.write('{"suite": "s", "case": "b", "api": "ch')  # no newline: cut short
+    path, records = read_records(str(run))
+    assert len(records) == 2  # the whole lines are all there
+    assert caplog.messages == [f"{path}: last line is incomplete (38 bytes), skipped"]
+    assert main(["compare", str(run)]) == 0  # compare works on the rest
+    assert "low -> high" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("tail", "line"),
+    [
+        pytest.param('{"suite": "s", "ca\n{"suite": "s"}', 2, id="torn-line-in-the-middle"),
+        pytest.param('{"suite": "s", "ca\n', 2, id="corrupt-last-line-with-newline"),
+    ],
+)
+def test_a_corrupt_line_that_is_not_a_torn_end_stays_an_error(
+    tmp_path: Path, tail: str, line: int
+) -> None:
+    run = write_run(tmp_path / "run", [rec("a", "low")])
+    with (run / "records.jsonl").open("a", encoding="utf-8") as f:
+        f.write(tail)
+    with pytest.raises(CompareError, match=rf"records.jsonl:{line}: not a run record"):
+        read_records(str(run))

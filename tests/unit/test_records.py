@@ -460,3 +460,63 @@ def test_write_atomic_failure_leaves_no_temp_file(
 )
 def test_dumps_is_stable(data: Any, text: str) -> None:
     assert dumps(data) == text
+
+
+# --- disk full: a line is written whole or not at all -----------------------------------
+
+
+class FillingOs:
+    """``os`` for harness.records on a disk with ``room`` bytes left: a write that does
+    not fit writes what fits (a short write), the next one fails with ENOSPC."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def write(self, fd: int, data: Any) -> int:
+        if self.room <= 0:
+            raise OSError(28, "No space left on device")
+        written = os.write(fd, bytes(data[: self.room]))
+        self.room -= written
+        return written
+
+
+def test_a_line_that_does_not_fit_is_cut_back_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "records.jsonl"
+    writer = RecordWriter(path)
+    assert writer.write({"n": 0, "pad": "x" * 50})
+    whole = path.read_bytes()
+    disk = FillingOs(room=30)  # half of the next line fits
+    monkeypatch.setattr(records, "os", disk)
+    assert writer.write({"n": 1, "pad": "x" * 50}) is False
+    assert writer.write({"n": 2}) is False  # the disk is full: not even a little line
+    assert path.read_bytes() == whole  # no torn line: cut back to the last whole one
+    assert (writer.lost, writer.lost_reason) == (2, "No space left on device")
+    disk.room = 10_000  # space again (a cache evicted, a log rotated): whole lines again
+    assert writer.write({"n": 3})
+    writer.close()
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [0, 3]
+
+
+def test_a_file_that_cannot_be_cut_back_gets_nothing_more(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "records.jsonl"
+    writer = RecordWriter(path)
+    disk = FillingOs(room=5)
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    disk.ftruncate = no_truncate  # type: ignore[attr-defined]
+    monkeypatch.setattr(records, "os", disk)
+    assert writer.write({"n": 1}) is False
+    disk.room = 10_000
+    assert writer.write({"n": 2}) is False  # after a torn line nothing is appended
+    writer.close()
+    assert path.read_bytes() == b'{"n":'  # the torn last line, which readers skip
+    assert writer.lost == 2
