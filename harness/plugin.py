@@ -39,7 +39,16 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
         "glm_concurrency",
         {"type": int, "help": "requests in flight (default 8)"},
     ),
-    ("--glm-timeout", "glm_timeout", {"type": float, "help": "seconds per request (default 180)"}),
+    (
+        "--glm-timeout",
+        "glm_timeout",
+        {"type": float, "help": "deadline in seconds for each attempt, streams included (180)"},
+    ),
+    (
+        "--glm-max-reply-mb",
+        "glm_max_reply_mb",
+        {"type": float, "help": "largest reply in MiB, on the wire and decompressed (16)"},
+    ),
     ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
     ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
     ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
@@ -65,6 +74,7 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
 INI_DEFAULTS = {
     "glm_concurrency": "8",
     "glm_timeout": "180",
+    "glm_max_reply_mb": "16",
     "glm_retries": "4",
     "glm_cache": "use",
     "glm_results": "results",
@@ -220,6 +230,7 @@ def _settings(config: pytest.Config) -> Settings:
         api_key=s.api_key_from_env(),
         headers=s.parse_headers(list(config.getini("glm_headers"))),
         timeout=number("glm_timeout", float, 0.001),
+        max_reply_mb=number("glm_max_reply_mb", float, 0.001),
         concurrency=number("glm_concurrency", int, 1),
         retries=number("glm_retries", int, 0),
         cache_mode=cache,

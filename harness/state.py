@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.baseline import BaselineFile
+from harness.bodies import MIB
 from harness.engine import Engine
 from harness.records import RecordWriter, new_run_id
+from harness.secret import Secret
 from harness.settings import Settings
 
 if TYPE_CHECKING:
@@ -132,13 +134,14 @@ class RunState:
                 raise RuntimeError("no endpoint configured")  # the plugin checks this first
             base_url = settings.base_url
 
-            def make_client(url: str = base_url, key: str | None = settings.api_key) -> Client:
+            def make_client(url: str = base_url, key: Secret | None = settings.api_key) -> Client:
                 return Client(
                     url,
                     api_key=key,
                     headers=settings.headers,
                     timeout=settings.timeout,
                     max_connections=max(settings.concurrency, 1),
+                    max_reply_bytes=int(settings.max_reply_mb * MIB),
                 )
 
             judge = settings.judge
