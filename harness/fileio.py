@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.secret import redact
+
 
 def dumps(data: Any) -> str:
     """Stable JSON text: sorted keys, two-space indent, trailing newline. Text that UTF-8
@@ -30,7 +32,9 @@ def dumps(data: Any) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``:
-    a reader (or a concurrent writer) sees the old file or the new one, never half."""
+    a reader (or a concurrent writer) sees the old file or the new one, never half. Every
+    live secret is masked first (:func:`harness.secret.redact`)."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -57,7 +61,8 @@ def locked(path: Path) -> Iterator[None]:
 
 def write_temp(path: Path, text: str) -> Path:
     """``text`` in a new temporary file beside ``path``, flushed to the disk; the caller
-    renames it over ``path`` (:func:`replace_all`) or removes it."""
+    renames it over ``path`` (:func:`replace_all`) or removes it. Secrets are masked."""
+    text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -409,11 +409,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE, None)
     if state is None or not state.items:
         return
+    from harness.secret import redact
     from harness.summary import terminal_lines
 
     terminalreporter.section("glm-harness")
     for line in terminal_lines(state, config.rootpath):
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(redact(line))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

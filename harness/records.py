@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.models import CheckResult, Request, SampleResult
+from harness.secret import redact
 
 RECORD_TEXT_CAP = 100_000  # characters of an answer, reasoning or observed text kept
 _LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -121,7 +122,7 @@ class RecordWriter:
     def write(self, record: dict[str, Any]) -> bool:
         """Append one record as one line; False when it could not be written whole (the
         file is then as it was before)."""
-        line = json.dumps(record, ensure_ascii=False, default=str, sort_keys=True)
+        line = redact(json.dumps(record, ensure_ascii=False, default=str, sort_keys=True))
         if not line.isascii():  # the rare line with text that splitlines() would break
             for char, escape in _LINE_BREAKS.items():
                 line = line.replace(char, escape)  # only inside strings: JSON escapes them

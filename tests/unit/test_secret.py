@@ -8,9 +8,12 @@ import pickle
 import secrets
 import traceback
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
+from harness.fileio import write_atomic, write_temp
+from harness.records import RecordWriter
 from harness.secret import MASK, PIECE, Secret, redact, redact_value
 
 
@@ -122,3 +125,23 @@ def test_a_short_or_empty_token_is_handled() -> None:
     assert Secret("").scrub("abc") == "abc"
     short = Secret("abc123")
     assert short.scrub("x abc123 y") == f"x {MASK} y"
+
+
+def test_every_writer_masks_live_secrets(tmp_path: Path) -> None:
+    """Defence in depth: even text that reached a writer unscrubbed is masked on the way
+    to the disk (atomic files: cache, baselines, summary, reports; the records)."""
+    value = token()
+    secret = Secret(value)
+    escaped = json.dumps(f"Bearer {value}").replace("/", "\\/")
+    write_atomic(tmp_path / "a.json", f'{{"said": {escaped}}}\n')
+    moved = write_temp(tmp_path / "b.json", f"{value}\n")
+    writer = RecordWriter(tmp_path / "records.jsonl")
+    try:
+        writer.write({"answer": f"key {value}", "nested": {"k": [value]}})
+    finally:
+        writer.close()
+    texts = [p.read_text() for p in (tmp_path / "a.json", moved, tmp_path / "records.jsonl")]
+    assert all(value[:PIECE] not in text for text in texts)
+    assert json.loads(texts[0]) == {"said": "Bearer ***"}
+    assert json.loads(texts[2])["nested"] == {"k": ["***"]}
+    assert secret.reveal() == value  # still alive: it was registered all along
