@@ -29,6 +29,7 @@ from harness.grading import Verdict
 from harness.models import Case, Message
 from harness.records import check_json
 
+MAX_BASELINE_BYTES = 64 << 20  # a baseline file larger than this is not read
 VERSION = 1
 LOCK_FILE = ".lock"
 ANSWER_CHARS = 4000  # an answer kept in a baseline is cut here (baselines are reviewed in PRs)
@@ -106,13 +107,23 @@ class BaselineFile:
     def load(cls, root: Path, suite: str) -> BaselineFile:
         path = root / f"{suite}.json"
         baseline = cls(path, suite)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             return baseline
         try:
+            # baselines arrive in pull requests: a symlink (to /dev/zero, a FIFO, a file
+            # outside the project) or a huge file is refused before it is read
+            if path.is_symlink() or not path.is_file():
+                raise ValueError("not a regular file")
+            if path.stat().st_size > MAX_BASELINE_BYTES:
+                raise ValueError(f"larger than {MAX_BASELINE_BYTES // (1 << 20)} MiB")
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("version") != VERSION or not isinstance(data.get("entries"), dict):
                 raise ValueError(f"not a version {VERSION} baseline")
             baseline.entries = {str(k): dict(v) for k, v in data["entries"].items()}
+        except RecursionError:
+            baseline.problem = (
+                f"{path}: unreadable baseline (nested too deeply); judged as if it were absent"
+            )
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             baseline.problem = f"{path}: unreadable baseline ({exc}); judged as if it were absent"
         return baseline

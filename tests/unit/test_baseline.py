@@ -4,10 +4,13 @@ model file's hash recorded and compared."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from harness.baseline import BaselineFile, Planned, update_all
+import pytest
+
+from harness.baseline import MAX_BASELINE_BYTES, BaselineFile, Planned, update_all
 from harness.settings import Settings
 from harness.state import RunState
 
@@ -57,3 +60,35 @@ def test_real_endpoint_entries_have_no_hash_and_stay_valid(tmp_path: Path) -> No
     state = RunState(Settings(base_url="http://x", model="m"), tmp_path, tmp_path, tmp_path)
     state._baselines["math"] = BaselineFile.load(tmp_path, "math")
     assert state.baseline_entry("math", "k") == (stored(tmp_path, "math")["k"], None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("symlink-to-dev-zero", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("huge", "larger than 64 MiB"),
+        ("deep", "nested too deeply"),
+        ("not-json", "Expecting property name"),
+    ],
+)
+def test_a_hostile_baseline_file_is_refused_unread(tmp_path: Path, kind: str, why: str) -> None:
+    """Baselines arrive in pull requests: a file that would hang, exhaust memory or crash the
+    reader is judged as absent, with the reason, and never written through."""
+    path = tmp_path / "s.json"
+    if kind == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it would wait forever for a writer
+    elif kind == "huge":
+        with path.open("wb") as handle:
+            handle.truncate(MAX_BASELINE_BYTES + 1)
+    elif kind == "deep":
+        path.write_text('{"version": 1, "entries": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    else:
+        path.write_text("{not json")
+    baseline = BaselineFile.load(tmp_path, "s")
+    assert baseline.entries == {}
+    assert baseline.problem is not None
+    assert baseline.problem.startswith(f"{path}: unreadable baseline (")
+    assert why in baseline.problem
