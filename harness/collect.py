@@ -12,7 +12,8 @@ import pytest
 from harness.baseline import change, entry_key, make_entry
 from harness.client import build_request
 from harness.errors import AuthError, SuiteError
-from harness.grading import Verdict, extract, grade, verdict
+from harness.grading import Verdict, extract, failure, grade, verdict
+from harness.judge import JudgeCheck
 from harness.judging import has_judge, judge_answer
 from harness.models import Api, Case, Completion, Judged, SampleResult, Suite
 from harness.parse import error_completion
@@ -122,15 +123,27 @@ class CaseItem(pytest.Item):
                 state.record(sample_record(where, request, result, attempts))
                 return result
 
-            async def judge_then_finish(completion: Completion, attempts: int) -> SampleResult:
-                text = extract(self.case, completion.answer)[0]
-                verdicts = await judge_answer(engine, state.settings, self.case, text)
-                return finish(completion, attempts, verdicts)
+            async def judge_then_finish(
+                completion: Completion, attempts: int, text: str
+            ) -> SampleResult:
+                try:
+                    verdicts = await judge_answer(engine, state.settings, self.case, text)
+                except AuthError:
+                    raise
+                except Exception as exc:  # a bug must not lose the sample: grade() says so
+                    why = Judged(error=failure(exc))
+                    checks = enumerate(self.case.checks)
+                    verdicts = {n: why for n, b in checks if isinstance(b.run, JudgeCheck)}
+                return await engine.offload(finish, completion, attempts, verdicts)
 
             def then(completion: Completion, attempts: int) -> Graded:
-                # runs on the engine's thread as soon as the answer is in
+                # runs in the engine's grading threads as soon as the answer is in
                 if judged and completion.error is None and not completion.truncated:
-                    return judge_then_finish(completion, attempts)  # the engine awaits it
+                    try:
+                        text = extract(self.case, completion.answer)[0]
+                    except Exception:  # grade() records why, with the same extract
+                        return finish(completion, attempts)
+                    return judge_then_finish(completion, attempts, text)  # awaited on the loop
                 return finish(completion, attempts)
 
             return then

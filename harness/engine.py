@@ -3,15 +3,22 @@ bounded retries with backoff, and the answer cache.
 
 pytest runs items one after another; the engine lets the plugin schedule every selected
 item's requests up front, so an item's ``runtest`` only waits for its own results while
-later requests are still in flight. ``submit`` takes a ``then`` callback that runs on the
-loop thread as soon as a sample's answer is in (the plugin grades and records it there,
-so an interrupted run keeps every answer that arrived).
+later requests are still in flight. ``submit`` takes a ``then`` callback that runs as soon
+as a sample's answer is in (the plugin grades and records it there, so an interrupted run
+keeps every answer that arrived).
+
+``then`` runs in a small pool of grading threads, never on the loop: grading a hostile
+answer (a megabyte of JSON, a slow ``python`` check) must not stall the other requests in
+flight, and the main thread, which waits on the futures, stays free to take SIGINT and
+SIGTERM. Work a ``then`` coroutine does on the loop is offloaded the same way
+(:meth:`Engine.offload`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
@@ -26,8 +33,12 @@ from harness.models import Completion, Request
 from harness.parse import error_completion
 from harness.retry import RetryPolicy
 from harness.settings import DEFAULT_CONCURRENCY
+from harness.workers import Workers
 
 R = TypeVar("R")
+T = TypeVar("T")
+
+GRADING_THREADS = 2  # grading is mostly C (RE2, rapidfuzz, json) that releases the GIL
 
 
 class Sender(Protocol):
@@ -87,6 +98,7 @@ class Engine:
         self.cache = cache
         self.endpoint = endpoint
         self._loop = asyncio.new_event_loop()
+        self._grading = Workers(GRADING_THREADS, "glm-grade")
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="glm-engine", daemon=True
         )
@@ -124,8 +136,9 @@ class Engine:
         max_output_tokens: int | None = None,
     ) -> concurrent.futures.Future[R]:
         """Schedule one sample of ``request``. The future resolves to ``then(completion,
-        attempts)`` (attempts is 0 for a cached answer; when ``then`` returns an awaitable,
-        e.g. a coroutine asking the judge, its result), or raises AuthError."""
+        attempts)``, run in a grading thread (attempts is 0 for a cached answer; when
+        ``then`` returns an awaitable, e.g. a coroutine asking the judge, the loop awaits
+        it and the future resolves to its result), or raises AuthError."""
         coro = self._run(request, then, sample, max_output_tokens)
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
@@ -137,10 +150,15 @@ class Engine:
         max_output_tokens: int | None,
     ) -> R:
         completion, attempts = await self._ask(self._answers, request, sample, max_output_tokens)
-        result = then(completion, attempts)
+        result = await self.offload(then, completion, attempts)
         if inspect.isawaitable(result):
             return await result
         return result
+
+    async def offload(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` in a grading thread, awaited on the loop (which meanwhile serves
+        the other requests): for grading, and any parsing of what a server sent."""
+        return await self._grading.run(functools.partial(fn, *args))
 
     async def judge(
         self,
@@ -169,7 +187,7 @@ class Engine:
         key = cache_key(lane.endpoint, request, sample) if self.cache is not None else ""
         if self.cache is not None:
             hit = self.cache.get(key)
-            if hit is not None and (keep is None or keep(hit)):
+            if hit is not None and (keep is None or await self.offload(keep, hit)):
                 stats.cached += 1
                 return hit, 0
             if self.cache.mode == "only":
@@ -180,7 +198,7 @@ class Engine:
         stats.output_tokens += completion.usage.output_tokens or 0
         if completion.error is not None:
             stats.failed += 1
-        elif self.cache is not None and (keep is None or keep(completion)):
+        elif self.cache is not None and (keep is None or await self.offload(keep, completion)):
             self.cache.put(key, request, completion)
         return completion, attempts
 
@@ -214,7 +232,8 @@ class Engine:
             await asyncio.sleep(self.policy.delay(attempt, result.retry_after))
 
     def close(self) -> None:
-        """Cancel what is still pending, close the client, stop the loop thread."""
+        """Cancel what is still pending, close the client, stop the loop thread and the
+        grading threads (a sample being graded is not waited for)."""
         if not self._thread.is_alive():
             return
 
@@ -231,6 +250,7 @@ class Engine:
         try:
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=30)
         finally:
+            self._grading.close()
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
             self._loop.close()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from harness.judge import JudgeCheck
 from harness.models import Case, CheckResult, Completion, Judged, Outcome, SampleResult, Subject
 
+FAILURE_CHARS = 300  # of the exception's message in "grading failed: ..."
+
 
 def grade(
     case: Case,
@@ -22,7 +24,32 @@ def grade(
     ``baseline_answer`` is the answer kept in the baseline (``None`` when there is none); the
     case's ``extract`` applies to it as to the new answer, for the ``baseline`` check.
     ``judged`` holds, by index in ``case.checks``, the judge's verdicts for ``judge``
-    checks; a judge without a valid verdict makes the sample an ``error``, never a pass."""
+    checks; a judge without a valid verdict makes the sample an ``error``, never a pass.
+
+    Never raises: when grading itself fails on a hostile answer (a RecursionError, a
+    MemoryError, a bug) the sample is an ``error`` saying ``grading failed: ...``, and the
+    run goes on."""
+    try:
+        return _grade(case, completion, index, baseline_answer, judged)
+    except Exception as exc:
+        return SampleResult(index, "error", 0.0, replace(completion, error=failure(exc)))
+
+
+def failure(exc: BaseException) -> str:
+    """What a sample whose grading raised says: ``grading failed: RecursionError: ...``."""
+    message = str(exc)
+    if len(message) > FAILURE_CHARS:
+        message = message[:FAILURE_CHARS] + "..."
+    return f"grading failed: {type(exc).__name__}" + (f": {message}" if message else "")
+
+
+def _grade(
+    case: Case,
+    completion: Completion,
+    index: int,
+    baseline_answer: str | None,
+    judged: Mapping[int, Judged] | None,
+) -> SampleResult:
     if completion.error is not None:
         return SampleResult(index, "error", 0.0, completion)
     if completion.truncated:

@@ -39,7 +39,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import re2  # type: ignore[import-untyped]  # no stubs are published
+import re2
 
 MAX_PATTERN = 2000
 MAX_PROGRAM = 1000  # RE2 instructions: ~1 s per MB of answer at worst, milliseconds usually

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 
@@ -248,3 +249,67 @@ def test_a_judge_with_its_own_endpoint_has_its_own_client_and_limit() -> None:
     assert (answers.started, judges.started) == (1, 1)
     assert engine.judge_limit is not engine.limit
     assert (answers.closed, judges.closed) == (1, 1)
+
+
+def test_grading_runs_off_the_loop_and_does_not_hold_up_other_requests(
+    start: Callable[[FakeSender, int], Engine],
+) -> None:
+    sender = FakeSender(delay=0.01)
+    engine = start(sender, 4)
+    release = threading.Event()
+    graded_in: set[str] = set()
+
+    def slow(completion: Completion, attempts: int) -> Completion:
+        graded_in.add(threading.current_thread().name)
+        release.wait(WAIT)  # a grading that takes its time (a slow `python` check)
+        return completion
+
+    def quick(completion: Completion, attempts: int) -> Completion:
+        graded_in.add(threading.current_thread().name)
+        return completion
+
+    blocked = engine.submit(request(0), slow)
+    others = [engine.submit(request(n), quick) for n in range(1, 9)]
+    assert [f.result(timeout=WAIT).answer for f in others] == [str(n) for n in range(1, 9)]
+    assert not blocked.done()
+    release.set()
+    assert blocked.result(timeout=WAIT).answer == "0"
+    assert graded_in
+    assert all(name.startswith("glm-grade") for name in graded_in)
+    assert sender.threads == {"glm-engine"}
+
+
+def test_offload_runs_in_a_grading_thread_and_returns_or_raises(
+    start: Callable[[FakeSender, int], Engine],
+) -> None:
+    engine = start(FakeSender(), 2)
+
+    async def then(completion: Completion, attempts: int) -> tuple[str, str]:
+        name = await engine.offload(lambda: threading.current_thread().name)
+        try:
+            await engine.offload(int, "not a number")
+        except ValueError as exc:
+            return name, str(exc)
+        return name, ""
+
+    name, error = engine.submit(request(1), then).result(timeout=WAIT)
+    assert name.startswith("glm-grade")
+    assert "invalid literal" in error
+
+
+def test_close_does_not_wait_for_a_grading_that_never_ends(
+    start: Callable[[FakeSender, int], Engine],
+) -> None:
+    engine = start(FakeSender(), 2)
+    stuck = threading.Event()
+
+    def never(completion: Completion, attempts: int) -> Completion:
+        stuck.set()
+        threading.Event().wait()  # a daemon thread: abandoned at exit
+        return completion
+
+    engine.submit(request(0), never)
+    assert stuck.wait(WAIT)
+    started = time.monotonic()
+    engine.close()
+    assert time.monotonic() - started < 2.0

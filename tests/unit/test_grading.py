@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from harness.models import (
     Subject,
     Usage,
 )
+from harness.regexes import compile_safe
 
 
 def no_schema(name: str) -> Mapping[str, Any]:
@@ -61,7 +61,7 @@ def make_case(
         min_pass_rate=min_pass_rate,
         threshold=threshold,
         checks=checks,
-        extract=None if extract is None else re.compile(extract),
+        extract=None if extract is None else compile_safe(extract),
     )
 
 
@@ -247,3 +247,42 @@ def test_first_bad_prefers_fail_then_truncated_then_error(
     result = verdict(make_case(), [sample(i, o) for i, o in enumerate(outcomes)])
     bad = result.first_bad()
     assert (None if bad is None else bad.index) == index
+
+
+def raising(exc: BaseException) -> BoundCheck:
+    def run(subject: Subject) -> CheckResult:
+        raise exc
+
+    return BoundCheck("boom", 1.0, 1, run)
+
+
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        pytest.param(
+            RecursionError("maximum recursion depth exceeded"),
+            "grading failed: RecursionError: maximum recursion depth exceeded",
+            id="recursion",
+        ),
+        pytest.param(MemoryError(), "grading failed: MemoryError", id="memory"),
+        pytest.param(KeyError("x"), "grading failed: KeyError: 'x'", id="bug"),
+        pytest.param(
+            ValueError("v" * 1000), "grading failed: ValueError: " + "v" * 300 + "...", id="long"
+        ),
+    ],
+)
+def test_a_grading_that_raises_is_an_error_sample(exc: BaseException, error: str) -> None:
+    result = grade(make_case(SEEN, raising(exc)), done("Answer: 4"), 3)
+    assert (result.index, result.outcome, result.score) == (3, "error", 0.0)
+    assert result.completion.error == error
+    assert result.completion.answer == "Answer: 4"  # the answer is kept for the record
+
+
+def test_json_nested_too_deep_is_an_error_sample_not_a_crash() -> None:
+    answer = "[" * 100_000 + "]" * 100_000
+    schema = bound({"json_schema": {"schema": {"type": "array"}}})
+    result = grade(make_case(schema), done(answer))
+    assert result.outcome == "error"
+    assert result.completion.error == (
+        "grading failed: NestingTooDeep: the JSON in the answer nests deeper than 200 levels"
+    )
