@@ -1,9 +1,11 @@
-"""Find JSON in a model's answer and resolve RFC 6901 pointers in it. Pure; never raises."""
+"""Find JSON in a model's answer and resolve RFC 6901 pointers in it. Pure; the only
+exception is :class:`NestingTooDeep`, for JSON nested past ``MAX_DEPTH`` levels."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 # An opening fence (any info string: json, JSON, jsonc, none...), its body, the closing fence.
@@ -14,38 +16,87 @@ _DECODER = json.JSONDecoder()
 
 
 MAX_OPENERS = 200  # `{` / `[` positions tried in prose before giving up
+MAX_DEPTH = 200  # levels of arrays and objects; deeper JSON is refused, not walked
+SCAN_BUDGET = 4  # times the answer's length the decoder may read trying prose openers,
+SCAN_FLOOR = 1_000_000  # plus this many characters (short answers are never cut short)
+
+
+class NestingTooDeep(ValueError):
+    """The answer's JSON nests deeper than ``MAX_DEPTH``: checks cannot grade it (every
+    walk over it would recurse), so the sample is an error, not a pass or a fail."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the JSON in the answer nests deeper than {MAX_DEPTH} levels")
 
 
 def find_json(text: str) -> tuple[bool, Any]:
     """Return ``(found, value)`` for the JSON in ``text``, trying in order: the whole text,
     the first fenced code block that parses, then the first ``{`` or ``[`` in the prose from
-    which a JSON value decodes (anything after it is ignored)."""
-    found, value = _loads(text.strip())
-    if found:
-        return True, value
-    for fence in _FENCE.finditer(text):
-        found, value = _loads(fence.group(1).strip())
-        if found:
-            return True, value
-    for tried, opener in enumerate(_OPENERS.finditer(text)):
-        if tried >= MAX_OPENERS:
-            break  # a model repeating "[[[[" for 200 KB would make this quadratic
-        try:
-            value, _end = _DECODER.raw_decode(text, opener.start())
-        except (ValueError, RecursionError):
-            continue
-        return True, value
+    which a JSON value decodes (anything after it is ignored). JSON nested deeper than
+    ``MAX_DEPTH`` is skipped; when that is all there is, :class:`NestingTooDeep` is raised."""
+    deep = False
+    for candidate in _candidates(text):
+        if candidate is _DEEP:
+            deep = True
+        else:
+            return True, candidate
+    if deep:
+        raise NestingTooDeep
     return False, None
 
 
-def _loads(text: str) -> tuple[bool, Any]:
-    if not text:
-        return False, None
-    try:
-        return True, json.loads(text)
-    # ValueError also covers integers longer than Python's int string conversion limit.
-    except (ValueError, RecursionError):
-        return False, None
+_DEEP = object()  # a candidate that decoded (or would have) past MAX_DEPTH
+
+
+def _candidates(text: str) -> Iterator[Any]:
+    """Each JSON value found, in order of preference; ``_DEEP`` for one nested too deep."""
+    bodies = [text.strip()]
+    bodies += [fence.group(1).strip() for fence in _FENCE.finditer(text)]  # at most the text
+    for body in bodies:
+        if not body:
+            continue
+        try:
+            value = json.loads(body)
+        except RecursionError:
+            yield _DEEP
+            continue
+        except ValueError:  # also integers longer than Python's int string conversion limit
+            continue
+        yield value if _shallow(value) else _DEEP
+    # Each try may read to the end of the text before failing ("[1,2,..." unclosed):
+    # past a budget of reading, the rest of the openers are not tried.
+    budget = SCAN_BUDGET * len(text) + SCAN_FLOOR
+    opener = _OPENERS.search(text)
+    for _tried in range(MAX_OPENERS):
+        if opener is None or budget <= 0:
+            break
+        start = opener.start()
+        resume = start + 1
+        try:
+            value, end = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            budget -= exc.pos - start + 1
+        except RecursionError:
+            budget -= len(text) - start
+            yield _DEEP
+        except ValueError:  # an integer too long to convert
+            budget -= len(text) - start
+        else:
+            yield value if _shallow(value) else _DEEP
+            resume = end  # not the arrays inside this one
+        opener = _OPENERS.search(text, resume)
+
+
+def _shallow(value: Any) -> bool:
+    """Whether ``value`` nests at most ``MAX_DEPTH`` arrays and objects (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
 
 
 def pointer_problem(pointer: object) -> str | None:

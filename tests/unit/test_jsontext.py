@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.jsontext import as_text, find_json, pointer_of, pointer_problem, resolve_pointer
+from harness.jsontext import (
+    MAX_DEPTH,
+    NestingTooDeep,
+    as_text,
+    find_json,
+    pointer_of,
+    pointer_problem,
+    resolve_pointer,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,30 +74,62 @@ def test_find_json_finds(text: str, expected: Any) -> None:
         pytest.param("```json\n{oops}\n```", id="bad-fence"),
         pytest.param("1" * 5000, id="int-over-conversion-limit"),
         pytest.param("[" + "1" * 5000 + "]", id="array-int-over-limit"),
-        pytest.param("[" * 3000, id="deep-unclosed"),
     ],
 )
 def test_find_json_finds_nothing(text: str) -> None:
     assert find_json(text) == (False, None)
 
 
-def test_find_json_survives_nesting_beyond_recursion_limit() -> None:
-    # Too deep to decode from any of the first MAX_OPENERS openers: nothing found, no raise.
-    assert find_json("[" * 5000 + "]" * 5000) == (False, None)
-    # A shallower value after the deep run is found when it is among the openers tried.
-    found, value = find_json("[" * 150 + ' {"ok": 1}')
-    assert found
-    assert value == {"ok": 1}
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 5000 + "]" * 5000, id="beyond-recursion-limit"),
+        pytest.param("[" * 201 + "]" * 201, id="201-levels"),
+        pytest.param('{"a":' * 300 + "1" + "}" * 300, id="objects"),
+        pytest.param("```json\n" + "[" * 300 + "]" * 300 + "\n```", id="in-a-fence"),
+        pytest.param("[" * 3000, id="unclosed"),
+        pytest.param("[" * 200_000, id="unclosed-long"),
+        pytest.param("[" * 1_000_000 + "]" * 1_000_000, id="a-million"),
+    ],
+)
+def test_json_nested_too_deep_is_refused_not_walked(text: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(NestingTooDeep, match=f"nests deeper than {MAX_DEPTH} levels"):
+        find_json(text)
+    assert time.perf_counter() - started < 1.0
 
 
-def test_find_json_gives_up_after_max_openers() -> None:
-    text = "[" * 200_000
-    assert find_json(text) == (False, None)  # bounded: MAX_OPENERS attempts, not 200,000
+def test_json_at_the_depth_limit_and_shallow_json_after_deep_json_are_found() -> None:
+    assert find_json("[" * MAX_DEPTH + "]" * MAX_DEPTH)[0]
+    found, value = find_json("x " + "[" * 300 + "]" * 300 + ' then {"ok": 1}')
+    assert (found, value) == (True, {"ok": 1})  # not an array inside the deep one
+    assert find_json("[" * 150 + ' {"ok": 1}') == (True, {"ok": 1})
+
+
+MB = 1_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("{" * MB, id="braces"),
+        pytest.param("```" * (MB // 3), id="fences"),
+        pytest.param("```\n" * (MB // 4), id="empty-fences"),
+        pytest.param("```json\n{" * (MB // 9), id="fences-with-openers"),
+        pytest.param(("[" + "1," * 2500) * 200, id="unclosed-lists"),
+        pytest.param('["' + "x" * MB, id="unclosed-string"),
+    ],
+)
+def test_find_json_is_linear_on_a_hostile_megabyte(text: str) -> None:
+    started = time.perf_counter()
+    with contextlib.suppress(NestingTooDeep):
+        find_json(text)
+    assert time.perf_counter() - started < 1.5
 
 
 @settings(database=None, max_examples=300, deadline=None)
 @given(st.text() | st.text(alphabet='{}[]":,01e-. \n`jsonul', max_size=200))
-def test_find_json_never_raises(text: str) -> None:
+def test_find_json_never_raises_on_shallow_text(text: str) -> None:
     found, value = find_json(text)
     assert found or value is None
 
