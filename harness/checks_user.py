@@ -1,9 +1,17 @@
 """The ``python`` check: a function of the user's own project grades the answer.
 
 ``python: "package.module:function"`` (or ``{function, args}``) is resolved while the suite
-is collected, so a typo fails collection instead of every sample. Only functions of the
-project itself are accepted: the module must be a file under the project root, outside
-the standard library and installed packages, so a suite cannot name ``os:system``.
+is collected, so a typo fails collection instead of every sample. Suites are untrusted (they
+arrive in pull requests), so only a plain function the project itself defines is accepted:
+
+- the module is a file under the project root, outside the standard library and installed
+  packages (and not the harness itself), so a suite cannot name ``os:system``;
+- the name after the colon is one identifier: no attribute chain (``mod:re.enum.x`` would
+  walk from an imported module to anything, ``exec`` included);
+- the object is a ``def`` function (``inspect.isfunction``: no builtin, class, method,
+  ``functools.partial`` or callable instance) whose ``__module__`` is that module and whose
+  code lies in the project: what the module merely imported (``from os import system``)
+  is refused.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from harness.checks_base import CheckContext, short
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
-_DOTTED = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
-_SPEC = re.compile(rf"({_DOTTED}):({_DOTTED})", re.ASCII)
+_NAME = r"[A-Za-z_]\w*"
+_SPEC = re.compile(rf"({_NAME}(?:\.{_NAME})*):({_NAME})", re.ASCII)
+_CHAINED = re.compile(rf"{_NAME}(?:\.{_NAME})*:{_NAME}(?:\.{_NAME})+", re.ASCII)
+_HARNESS = "harness"  # the harness's own package is never a project's check
 DETAIL_CHARS = 300
 EXPECTED = "expected bool, number or {passed: ...}"
 
@@ -93,9 +103,16 @@ def _spec_location(name: str) -> str | None:
 
 
 def resolve(spec: str, root: Path) -> Callable[..., Any]:
-    """The callable ``spec`` (``package.module:function``) names in the project at ``root``.
+    """The function ``spec`` (``package.module:function``) names in the project at ``root``.
     Raises ``CheckSpecError`` at ``function`` when it cannot be used."""
-    match = _SPEC.fullmatch(spec.strip())
+    spec = spec.strip()
+    if _CHAINED.fullmatch(spec):
+        raise CheckSpecError(
+            "function",
+            f"{spec!r}: an attribute chain after ':' is refused; name a function the module "
+            "defines itself, as 'package.module:function'",
+        )
+    match = _SPEC.fullmatch(spec)
     if match is None:
         raise CheckSpecError("function", f"{spec!r} is not of the form 'package.module:function'")
     module_name, attribute = match.groups()
@@ -109,6 +126,8 @@ def resolve(spec: str, root: Path) -> Callable[..., Any]:
             why = _outside_why(_spec_location(module_name.partition(".")[0]), root)
             if why is not None:
                 raise CheckSpecError("function", f"{refused} {why})")
+            if module_name.partition(".")[0] == _HARNESS:  # a checkout of the harness
+                raise CheckSpecError("function", f"{refused} the harness itself)")
             module = importlib.import_module(module_name)
         except CheckSpecError:
             raise
@@ -119,18 +138,38 @@ def resolve(spec: str, root: Path) -> Callable[..., Any]:
     why = _outside_why(getattr(module, "__file__", None), root)
     if why is not None:
         raise CheckSpecError("function", f"{refused} {why})")
-    found: Any = module
-    for part in attribute.split("."):
-        try:
-            found = getattr(found, part)
-        except AttributeError:
-            raise CheckSpecError(
-                "function", f"module {module_name} has no attribute {attribute!r}"
-            ) from None
-    if not callable(found):
-        kind = type(found).__name__
-        raise CheckSpecError("function", f"{module_name}:{attribute} is not callable (type {kind})")
+    # The module's own namespace, not getattr: a module-level __getattr__ could hand out
+    # anything under any name.
+    found = vars(module).get(attribute, _MISSING)
+    if found is _MISSING:
+        raise CheckSpecError("function", f"module {module_name} has no attribute {attribute!r}")
+    _require_own_function(found, module_name, attribute, root)
     return found  # type: ignore[no-any-return]
+
+
+_MISSING = object()
+
+
+def _require_own_function(found: object, module_name: str, attribute: str, root: Path) -> None:
+    """Raise unless ``found`` is a plain ``def`` function defined by ``module_name`` itself,
+    with its code in a file of the project."""
+    name = f"{module_name}:{attribute}"
+    if not inspect.isfunction(found):
+        kind = type(found).__name__
+        raise CheckSpecError(
+            "function",
+            f"{name} is not a plain function defined with def (type {kind}); "
+            "name a function the module defines",
+        )
+    defined_in = getattr(found, "__module__", None)
+    code_file = found.__code__.co_filename
+    if defined_in != module_name or _outside_why(code_file, root) is not None:
+        where = defined_in if isinstance(defined_in, str) else "elsewhere"
+        raise CheckSpecError(
+            "function",
+            f"{name} is not defined in {module_name} (it comes from {where}: the module only "
+            "imports it); name a function the module defines",
+        )
 
 
 def _check_call(function: Callable[..., Any], name: str, args: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import rapidfuzz
 
+import harness
 from harness.checks import CheckContext, build_check
 from harness.checks_user import DETAIL_CHARS
 from harness.errors import CheckSpecError, TemplateError
@@ -22,7 +23,14 @@ from harness.models import CheckResult, Completion, Subject, Usage
 PKG = f"userchecks_{uuid.uuid4().hex[:8]}"  # unique: sys.modules outlives a tmp_path
 
 GRADING = """
+    import functools
     import os
+    import re
+    from os import system
+    from {pkg}.helpers import helper
+
+    run_it = exec
+    partial_paris = None  # set below
 
     NOT_CALLABLE = 42
 
@@ -60,6 +68,17 @@ GRADING = """
         @staticmethod
         def nested(answer, context):
             return answer == "ok"
+
+        def __call__(self, answer, context):
+            return True
+
+    partial_paris = functools.partial(is_paris)
+    instance = Checks()
+    lambda_check = lambda answer, context: True
+
+    @functools.wraps(os.system)
+    def looks_like_system(answer, context):
+        return True
 """
 
 
@@ -72,7 +91,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "grading.py").write_text(textwrap.dedent(GRADING).replace("{pkg}", PKG))
-    (package / "helpers.py").write_text("HELPED = True\n")
+    (package / "helpers.py").write_text(
+        "HELPED = True\n\ndef helper(answer, context):\n    return True\n"
+    )
     (package / "broken.py").write_text("def f(:\n    pass\n")
     (package / "fails.py").write_text("raise RuntimeError('no config\\nfound')\n")
     yield project
@@ -135,7 +156,7 @@ ROWS = [
     row("bool-true", {"python": fn("is_paris")}, " Paris ", True, True),
     row("bool-false", {"python": fn("is_paris")}, "Lyon", False, False, "returned False"),
     row("mapping-form", {"python": {"function": fn("is_paris")}}, "Paris", True, True),
-    row("dotted-attribute", {"python": fn("Checks.nested")}, "ok", True, True),
+    row("module-level-lambda", {"python": fn("lambda_check")}, "ok", True, True),
     # numbers in 0-1: pass at 0.5 or more, observed is the number
     row("number-1", returning(1), "x", True, 1),
     row("number-half-passes", returning(0.5), "x", True, 0.5),
@@ -310,9 +331,9 @@ SPEC_ERRORS = [
     ("missing-attribute", {"python": fn("nope")}, "python",
      f"module {PKG}.grading has no attribute 'nope'"),
     ("missing-nested-attribute", {"python": fn("Checks.nope")}, "python",
-     "has no attribute 'Checks.nope'"),
+     "an attribute chain after ':' is refused"),
     ("not-callable", {"python": {"function": fn("NOT_CALLABLE")}}, "python.function",
-     f"{PKG}.grading:NOT_CALLABLE is not callable (type int)"),
+     f"{PKG}.grading:NOT_CALLABLE is not a plain function defined with def (type int)"),
     ("one-parameter", {"python": fn("one_arg")}, "python",
      f"{fn('one_arg')} cannot be called as {fn('one_arg')}(answer, context, **args): "
      "too many positional arguments"),
@@ -367,3 +388,40 @@ def test_sys_path_unchanged_when_the_root_is_already_first(
     before = list(sys.path)
     build({"python": fn("is_paris")}, root)
     assert sys.path == before
+
+
+# Attacks: a suite names something the project's module can reach but did not define.
+# fmt: off
+REFUSED_FUNCTIONS = [
+    # issue 12: from the project's module, through `import re`, to the builtin exec
+    ("chain-to-exec", "re.enum.bltns.exec", "an attribute chain after ':' is refused"),
+    ("staticmethod-chain", "Checks.nested", "an attribute chain after ':' is refused"),
+    ("imported-function", "system", "is not a plain function defined with def (type "),
+    ("imported-module", "re", "is not a plain function defined with def (type module)"),
+    ("builtin-alias", "run_it", "(type builtin_function_or_method)"),
+    ("class", "Checks", "(type type)"),
+    ("partial", "partial_paris", "(type partial)"),
+    ("callable-instance", "instance", "(type Checks)"),
+    ("imported-project-function", "helper",
+     f"is not defined in {PKG}.grading (it comes from {PKG}.helpers: the module only imports it)"),
+    ("wraps-a-builtin", "looks_like_system", "is not defined in"),
+    ("dunder-builtins", "__builtins__", "is not a plain function defined with def (type dict)"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [pytest.param(*e[1:], id=e[0]) for e in REFUSED_FUNCTIONS]
+)
+def test_refuses_what_the_module_did_not_define(root: Path, name: str, message: str) -> None:
+    with pytest.raises(CheckSpecError) as info:
+        build({"python": {"function": fn(name)}}, root)
+    assert info.value.path == "python.function"
+    assert message in info.value.message
+    assert info.value.message.startswith(f"'{fn(name)}'" if "chain" in message else fn(name))
+
+
+def test_refuses_the_harness_itself(root: Path) -> None:
+    with pytest.raises(CheckSpecError) as info:
+        build({"python": "harness.fileio:write_atomic"}, Path(harness.__file__).parent.parent)
+    assert "is not a function of this project (its module is the harness itself)" in str(info.value)
