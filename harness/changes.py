@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Problem, TemplateError
+from harness.templates import read_evals_file
+from harness.yamlsource import read_yaml
 
 SUITE = "the suite"
 _VERBS: dict[type[nodes.Node], str] = {
@@ -89,23 +90,32 @@ def suite_dependencies(suite: Path, *, root: Path, evals_dir: Path) -> dict[str,
     ``"<evals>/"`` (trailing slash) then stands for files deleted from it as well.
     Relative ``suite`` and ``evals_dir`` paths are taken relative to ``root``.
     """
+    return _dependencies(suite, root=root, evals_dir=evals_dir)[0]
+
+
+def _dependencies(
+    suite: Path, *, root: Path, evals_dir: Path
+) -> tuple[dict[str, str], Problem | None]:
+    """``suite_dependencies``, and the first problem that kept the suite from being read
+    (read with collection's own bounded loader: size and node limits, no alias bombs)."""
     root = root.resolve()
     evals_dir = (root / evals_dir).resolve()
     walker = _Walker(root, evals_dir)
-    walker.deps[_suite_key(suite, root)] = SUITE
-    try:
-        data = yaml.safe_load((root / suite).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return walker.deps  # collection reports what is wrong with the file
+    key = _suite_key(suite, root)
+    walker.deps[key] = SUITE
+    located = read_yaml(root / suite, key)
+    data = located.data
+    if located.problems and data is None:
+        return walker.deps, located.problems[0]
     if not isinstance(data, dict):
-        return walker.deps
+        return walker.deps, None  # collection reports what is wrong with the file
     walker.owner(data, SUITE)  # the harness's own files (package, suite schema) never count
     cases = data.get("cases")
     for i, case in enumerate(cases if isinstance(cases, list) else []):
         if isinstance(case, dict):
             case_id = case.get("id")
             walker.owner(case, f"case {case_id}" if isinstance(case_id, str) else f"cases[{i}]")
-    return walker.deps
+    return walker.deps, None
 
 
 class _Walker:
@@ -148,7 +158,11 @@ class _Walker:
         found = self.file(name, how)
         if found is not None:
             key, path = found
-            self.refs(path.read_text(encoding="utf-8", errors="replace"), key, how)
+            try:
+                source = read_evals_file(path, "template")
+            except TemplateError:
+                return  # too big or unreadable: the collection step reports it
+            self.refs(source, key, how)
 
     def inline(self, source: object, label: str) -> None:
         if isinstance(source, str) and "{%" in source:
@@ -228,7 +242,13 @@ def select(suites: Sequence[Path], *, root: Path, evals_dir: Path, ref: str) -> 
     skipped: list[Path] = []
     for suite in suites:
         reasons: dict[str, str] = {}
-        for dep, how in suite_dependencies(suite, root=root, evals_dir=evals_dir).items():
+        deps, unreadable = _dependencies(suite, root=root, evals_dir=evals_dir)
+        if unreadable is not None:
+            # What it depends on is unknown: it runs, and collection fails on the problem.
+            # Skipping it would let a broken suite pass the gate unseen.
+            selected[suite] = [f"cannot be read ({unreadable.message}): selected"]
+            continue
+        for dep, how in deps.items():
             prefix = dep.removeprefix("./")  # "./" when evals_dir is root itself
             hits = [p for p in changed if p.startswith(prefix)] if dep.endswith("/") else [dep]
             for path in hits:

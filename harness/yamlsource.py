@@ -1,5 +1,9 @@
 """YAML -> plain Python data, remembering the line of every node (from ``yaml.compose`` marks).
 
+Every path that reads a suite goes through :func:`read_yaml` (collection, ``validate``,
+``--glm-changed-since``), so the limits below hold everywhere: a file over ``MAX_BYTES`` is
+refused before it is read whole, an alias bomb past ``MAX_NODES`` before it is expanded.
+
 Lines are 1-based. ``lines[path]`` is the line of the value at ``path`` (a tuple of keys and
 indices); ``key_lines[path]`` the line of the mapping key that ends ``path``. Duplicate
 keys, which PyYAML silently overwrites, are reported as problems.
@@ -7,7 +11,10 @@ keys, which PyYAML silently overwrites, are reported as problems.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
@@ -187,3 +194,32 @@ def load_yaml(text: str, filename: str) -> Located:
     finally:
         loader.dispose()
     return located
+
+
+def read_yaml(path: FsPath, filename: str) -> Located:
+    """Read and parse the suite file at ``path`` (``filename`` is how messages name it).
+    A file that cannot be read, is not a regular file, is over ``MAX_BYTES`` or is not
+    UTF-8 comes back as a problem; at most ``MAX_BYTES + 1`` bytes are ever read."""
+    located = Located(data=None)
+    try:
+        # O_NONBLOCK: opening a FIFO named like a suite must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                problem = "cannot read the file: not a regular file"
+                located.problems.append(Problem(filename, 1, "", problem))
+                return located
+            raw = stream.read(MAX_BYTES + 1)
+    except OSError as exc:
+        located.problems.append(Problem(filename, 1, "", f"cannot read the file: {exc}"))
+        return located
+    if len(raw) > MAX_BYTES:
+        message = f"file is larger than {MAX_BYTES // 1_000_000} MB; refused"
+        located.problems.append(Problem(filename, 1, "", message))
+        return located
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        located.problems.append(Problem(filename, 1, "", f"cannot read the file: {exc}"))
+        return located
+    return load_yaml(text, filename)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -424,3 +425,43 @@ def test_describe(repo: Path) -> None:
     assert describe(Selection({}, [], []), "HEAD", repo) == [
         "glm-harness --glm-changed-since HEAD: 0 of 0 suites selected"
     ]
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)
+) + "template: t.j2\n"
+
+
+def test_suites_it_cannot_read_are_selected_never_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attack: a suite the bounded loader refuses (an alias bomb of 9**10 nodes in under
+    # 1 KB; a file over 2 MB) must neither hang the selection nor drop out of the gate.
+    for name in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"):
+        monkeypatch.setenv(name, GIT_ENV[name])
+    root = tmp_path / "repo"
+    huge = "template: t.j2\n" + "# padding\n" * 300_000
+    make_repo(root, {"suites/bomb.yaml": ALIAS_BOMB, "suites/huge.yaml": huge,
+                     "suites/ok.yaml": "template: t.j2\n", "evals/t.j2": "hi"})  # fmt: skip
+    assert len(ALIAS_BOMB) < 1_000
+    suites = [Path("suites/bomb.yaml"), Path("suites/huge.yaml"), Path("suites/ok.yaml")]
+    started = time.monotonic()
+    selection = select(suites, root=root, evals_dir=Path("evals"), ref="base")
+    assert time.monotonic() - started < 5
+    assert selection.selected == {
+        Path("suites/bomb.yaml"): [
+            "cannot be read (more than 200000 YAML nodes (alias bomb?); refused): selected"
+        ],
+        Path("suites/huge.yaml"): ["cannot be read (file is larger than 2 MB; refused): selected"],
+    }
+    assert selection.skipped == [Path("suites/ok.yaml")]  # nothing it uses changed
+
+
+def test_a_fifo_named_like_a_suite_does_not_block(tmp_path: Path) -> None:
+    (tmp_path / "suites").mkdir()
+    os.mkfifo(tmp_path / "suites" / "s.yaml")
+    assert deps_of_existing(tmp_path) == {"suites/s.yaml": "the suite"}
+
+
+def deps_of_existing(root: Path) -> dict[str, str]:
+    return suite_dependencies(Path("suites/s.yaml"), root=root, evals_dir=Path("evals"))
