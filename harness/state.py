@@ -94,7 +94,12 @@ class RunState:
             folders.append(self.baselines_dir)
         made = not self.run_dir.exists()
         for folder in folders:
-            why = unwritable(folder)
+            # a folder that is not there yet is probed through its parent, so a run that
+            # ends up writing nothing there (every answer an error) leaves no empty folder
+            probe = folder if folder == self.run_dir or folder.exists() else folder.parent
+            why = unwritable(probe)
+            if why is None and folder.exists() and not folder.is_dir():
+                why = f"{folder} is a file, not a folder"
             if why is not None:
                 if made and folder != self.run_dir:
                     with contextlib.suppress(OSError):
