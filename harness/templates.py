@@ -1,5 +1,6 @@
 """Jinja2 prompts, sandboxed: ``ImmutableSandboxedEnvironment`` (a template cannot change
-the suite's vars either), ``StrictUndefined``, no autoescape.
+the suite's vars either) with bounds on time, loops, numbers and size (:mod:`harness.sandbox`),
+``StrictUndefined``, no autoescape.
 
 Templates, partials and schemas resolve under the project's ``evals/`` folder only: no
 absolute paths, no ``..``, no symlink that leads outside. Every file a render reads is
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.errors import TemplateError
+from harness.sandbox import MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
 
 
 def resolve_under(root: Path, name: str, what: str = "file") -> Path:
@@ -36,6 +37,19 @@ def resolve_under(root: Path, name: str, what: str = "file") -> Path:
     return target
 
 
+def read_evals_file(path: Path, what: str, errors: str = "replace") -> str:
+    """The text of a template or schema file, read no further than ``MAX_FILE_BYTES``."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise TemplateError(f"{what} {path.name!r} cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // 1_000_000
+        raise TemplateError(f"{what} {path.name!r} is larger than {limit} MB; refused")
+    return raw.decode("utf-8", errors=errors)
+
+
 class _EvalsLoader(jinja2.BaseLoader):
     """Loads templates from ``root`` only and records what was loaded."""
 
@@ -50,7 +64,10 @@ class _EvalsLoader(jinja2.BaseLoader):
             path = resolve_under(self.root, template, "template")
         except TemplateError as exc:
             raise jinja2.TemplateNotFound(exc.message) from None
-        source = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            source = read_evals_file(path, "template")
+        except TemplateError as exc:
+            raise jinja2.TemplateNotFound(exc.message) from None
         mtime = path.stat().st_mtime
         self.loaded.add(template)
         return source, str(path), lambda: path.stat().st_mtime == mtime
@@ -62,7 +79,7 @@ class Templates:
     def __init__(self, evals_dir: Path) -> None:
         self.evals_dir = evals_dir
         self._loader = _EvalsLoader(evals_dir)
-        self._env = ImmutableSandboxedEnvironment(
+        self._env = BoundedEnvironment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -93,10 +110,10 @@ class Templates:
         if name not in self._json_cache:
             path = resolve_under(self.evals_dir, name, "schema")
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except OSError as exc:
-                raise TemplateError(f"schema {name!r} cannot be read: {exc.strerror}") from None
-            except (ValueError, UnicodeDecodeError) as exc:
+                data = json.loads(read_evals_file(path, "schema", errors="strict"))
+            except RecursionError:
+                raise TemplateError(f"schema {name!r} is nested too deeply") from None
+            except ValueError as exc:
                 raise TemplateError(f"schema {name!r} is not valid JSON: {exc}") from None
             if not isinstance(data, dict):
                 raise TemplateError(f"schema {name!r} must be a JSON object")
@@ -111,12 +128,19 @@ class Templates:
     ) -> tuple[str, set[str]]:
         self._loader.loaded = set()
         try:
-            text = get().render(**variables)
+            self._env.start()  # the deadline covers compiling, includes and every piece
+            pieces = []
+            for piece in get().generate(**variables):
+                self._env.check_output(piece)
+                pieces.append(piece)
+            text = "".join(pieces)
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(_not_found(exc, name)) from None
         except jinja2.TemplateSyntaxError as exc:
             where = f"{exc.name or name or 'inline template'}:{exc.lineno}"
             raise TemplateError(f"{where}: syntax error: {exc.message}", exc.lineno) from None
+        except LimitExceeded as exc:
+            raise TemplateError(f"{name or 'inline template'}: too costly: {exc}") from None
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(f"{name or 'inline template'}: unsafe template: {exc}") from None
         except jinja2.UndefinedError as exc:
