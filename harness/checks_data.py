@@ -8,8 +8,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema.exceptions import SchemaError, ValidationError
-from jsonschema.validators import validator_for
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
 from referencing.exceptions import Unresolvable
 
 from harness.checks_base import (
@@ -23,6 +23,7 @@ from harness.checks_base import (
 from harness.errors import CheckSpecError, TemplateError
 from harness.jsontext import pointer_of, resolve_pointer
 from harness.models import Check, CheckResult, Subject
+from harness.schemas import SchemaRefused, compile_schema
 
 PICKS = ("first", "last", "any")
 
@@ -121,7 +122,9 @@ def number(
     return run
 
 
-def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
+def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> Validator:
+    """The validator of a ``json_schema`` check: a file under evals/ or an inline schema,
+    with every ``$ref`` resolved now, under evals/ only (:mod:`harness.schemas`)."""
     if not isinstance(schema, str):
         loaded = schema
     else:
@@ -131,16 +134,16 @@ def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> dict[str, Any]:
             raise CheckSpecError("schema", exc.message) from None
     if not isinstance(loaded, Mapping):
         raise CheckSpecError("schema", "a JSON Schema must be a JSON object")
-    loaded = dict(loaded)
+    source = f"{schema}" if isinstance(schema, str) else "inline schema"
     try:
-        validator_for(loaded).check_schema(loaded)
-    except SchemaError as exc:
-        where = pointer_of(list(exc.absolute_path))
-        source = f"{schema}" if isinstance(schema, str) else "inline schema"
-        raise CheckSpecError(
-            "schema", f"invalid JSON Schema in {source} at {where}: {exc.message}"
-        ) from None
-    return loaded
+        return compile_schema(
+            dict(loaded),
+            source=source,
+            uri=schema if isinstance(schema, str) else "",
+            load=ctx.load_schema,
+        )
+    except SchemaRefused as exc:
+        raise CheckSpecError("schema", str(exc)) from None
 
 
 def _error_key(error: ValidationError) -> tuple[tuple[tuple[int, int, str], ...], str]:
@@ -155,10 +158,9 @@ def json_schema(
     """The JSON in the answer (or the value at ``pointer`` in it) is valid against
     ``schema`` (a path under evals/ or an inline schema); observed lists every error as
     ``"<json path>: <message>"``."""
-    loaded = _load(schema, ctx)
+    validator = _load(schema, ctx)
     if pointer is not None:
         check_pointer(pointer)
-    validator = validator_for(loaded)(loaded)
 
     def run(subject: Subject) -> CheckResult:
         found, doc = json_document(subject)

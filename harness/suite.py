@@ -26,8 +26,9 @@ from harness.judge import JudgeCheck
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
 from harness.regexes import SafePattern, UnsafePattern, compile_safe
 from harness.schema_errors import problems_from
+from harness.schemas import SchemaRefused, check_sent_schema
 from harness.templates import Templates
-from harness.yamlsource import Located, Path, format_path, load_yaml
+from harness.yamlsource import Located, Path, format_path, read_yaml
 
 PROMPT_KEYS = ("template", "prompt", "messages")
 NUMBER_KEYS = ("threshold", "min_pass_rate")
@@ -103,11 +104,7 @@ def load_suite(
 ) -> Suite:
     """Load one suite file. Raises ``SuiteError`` listing every problem found in it."""
     filename = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError([Problem(filename, 1, "", f"cannot read the file: {exc}")]) from None
-    located = load_yaml(text, filename)
+    located = read_yaml(path, filename)
     if located.problems and located.data is None:
         raise SuiteError(located.problems)
     if located.data is None:
@@ -317,12 +314,12 @@ class _Builder:
         name = owner[key]
         try:
             schema = self.templates.load_json(name)
-            jsonschema.validators.validator_for(schema).check_schema(dict(schema))
+            check_sent_schema(schema, repr(name))
         except TemplateError as exc:
             self.problem(where, exc.message)
             return None
-        except jsonschema.SchemaError as exc:
-            self.problem(where, f"invalid JSON Schema in {name!r}: {exc.message}")
+        except SchemaRefused as exc:
+            self.problem(where, str(exc))
             return None
         files.add(name)
         return StructuredOutput(
