@@ -302,6 +302,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
         return
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        return  # collection errors: pytest stops the run next, so nothing is asked
     unwritable = state.preflight()  # results that cannot be kept: stop before asking
     if unwritable is not None:
         pytest.exit(unwritable, returncode=pytest.ExitCode.USAGE_ERROR)
