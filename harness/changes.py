@@ -9,6 +9,7 @@ files that are not ignored. Paths are posix and relative to the project root.
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import subprocess
@@ -137,9 +138,9 @@ class _Walker:
             if isinstance(message, dict):
                 self.template(message.get("template"), f"template of messages[{j}] of {owner}")
                 self.inline(message.get("content"), f"messages[{j}].content of {owner}")
-        self.file(spec.get("structured_output"), f"structured output schema of {owner}")
+        self.schema(spec.get("structured_output"), f"structured output schema of {owner}")
         for name in _schemas(spec.get("expect")):
-            self.file(name, f"schema of a json_schema check of {owner}")
+            self.schema(name, f"schema of a json_schema check of {owner}")
 
     def file(self, name: object, how: str) -> tuple[str, Path] | None:
         """Record ``name`` (under evals/); return its key and path when there is a file to read."""
@@ -163,6 +164,21 @@ class _Walker:
             except TemplateError:
                 return  # too big or unreadable: the collection step reports it
             self.refs(source, key, how)
+
+    def schema(self, name: object, how: str) -> None:
+        """A schema file and, transitively, the files its ``$ref`` s name (relative to the
+        file that holds them, as collection resolves them)."""
+        found = self.file(name, how)
+        if found is None or not isinstance(name, str):
+            return
+        key, path = found
+        try:
+            document = json.loads(read_evals_file(path, "schema"))
+        except (TemplateError, ValueError, RecursionError):
+            return  # the collection step reports it
+        folder = posixpath.dirname(name)
+        for ref in _file_refs(document):
+            self.schema(posixpath.normpath(posixpath.join(folder, ref)), f"$ref in {key}, {how}")
 
     def inline(self, source: object, label: str) -> None:
         if isinstance(source, str) and "{%" in source:
@@ -222,6 +238,28 @@ def _schemas(checks: object) -> Iterator[str]:
                 yield value
             elif isinstance(value, dict) and isinstance(value.get("schema"), str):
                 yield value["schema"]
+
+
+def _file_refs(document: object, limit: int = 10_000) -> list[str]:
+    """The file parts of the ``$ref`` s in a schema document (``other.json#/x`` ->
+    ``other.json``); URLs and same-document refs are left out. Walked without recursion,
+    at most ``limit`` nodes."""
+    found: list[str] = []
+    stack = [document]
+    seen = 0
+    while stack and seen < limit:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                target = ref.partition("#")[0]
+                if target and ":" not in target and not target.startswith("/"):
+                    found.append(target)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _rel(path: Path, root: Path) -> str:

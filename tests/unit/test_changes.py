@@ -375,6 +375,26 @@ cases:
     }
 
 
+def test_schema_refs_are_followed_relative_to_their_file(tmp_path: Path) -> None:
+    """A pull request that changes only a schema another schema refers to must still
+    select the suite (else the gate would not run it)."""
+    evals = {
+        "schemas/person.json": '{"properties": {"a": {"$ref": "defs/age.json#/x"}}, '
+        '"items": [{"$ref": "#/local"}, {"$ref": "http://elsewhere/x.json"}]}',
+        "schemas/defs/age.json": '{"$ref": "../person.json", "x": {"$ref": "more.json"}}',
+        "schemas/defs/more.json": "{not json",
+        "out.json": "{}",
+    }
+    suite = "expect: [{json_schema: schemas/person.json}]\nstructured_output: schemas/defs/../../out.json\n"
+    assert deps_of(tmp_path, suite, evals) == {
+        "suites/s.yaml": "the suite",
+        "evals/schemas/person.json": "schema of a json_schema check of the suite",
+        "evals/schemas/defs/age.json": "$ref in evals/schemas/person.json, schema of a json_schema check of the suite",
+        "evals/schemas/defs/more.json": "$ref in evals/schemas/defs/age.json, $ref in evals/schemas/person.json, schema of a json_schema check of the suite",
+        "evals/out.json": "structured output schema of the suite",
+    }
+
+
 def test_cycles_end_and_nothing_outside_evals_is_followed(tmp_path: Path) -> None:
     write(tmp_path, {"secret.j2": '{% include "evals/a.j2" %}'})
     (tmp_path / "evals").mkdir()
