@@ -20,6 +20,7 @@ from harness.parse import error_completion
 from harness.plugin import STATE
 from harness.records import sample_record
 from harness.report import failure_text, record, regression_text
+from harness.secret import redact, redact_value
 from harness.state import RunState
 from harness.suite import load_suite
 
@@ -63,6 +64,7 @@ class CaseFailed(Exception):
     """Raised by ``runtest`` when the verdict is not a pass; carries the report text."""
 
     def __init__(self, text: str) -> None:
+        text = redact(text)  # shown in the terminal and the JUnit XML
         super().__init__(text)
         self.text = text
 
@@ -191,14 +193,12 @@ class CaseItem(pytest.Item):
         )
         key = entry_key(self.case.id, self.api, self.effort)
         summary["change"] = "new"
-        self.user_properties.append(("glm", summary))
+        self.keep(("glm", summary))
         if result.outcome == "error":
             raise CaseFailed(
                 self.describe(result) + "\n(an API error is never written as a baseline)"
             )
-        self.user_properties.append(
-            ("glm-baseline", {"suite": self.suite.name, "key": key, "entry": entry})
-        )
+        self.keep(("glm-baseline", {"suite": self.suite.name, "key": key, "entry": entry}))
         if result.outcome != "pass":
             raise CaseFailed(self.describe(result))
 
@@ -216,12 +216,12 @@ class CaseItem(pytest.Item):
             # Sampled answers: one case's drop is noise until the paired test over the
             # suite's cases says otherwise (it gates the run at the end).
             summary["change"] = "worse"
-            self.user_properties.append(("glm", summary))
+            self.keep(("glm", summary))
             pytest.xfail(
                 f"pass rate {known.get('pass_rate')} in the baseline, {result.pass_rate:.2f} now; "
                 "the paired test over the suite decides whether this is a regression"
             )
-        self.user_properties.append(("glm", summary))
+        self.keep(("glm", summary))
         if how == "known failure" and known is not None:
             pytest.xfail(
                 f"known failure (baseline of {known.get('date')}: {known.get('outcome')}, "
@@ -236,6 +236,11 @@ class CaseItem(pytest.Item):
 
     def describe(self, result: Verdict) -> str:
         return failure_text(self.suite.path, self.case, self.api, self.effort, result)
+
+    def keep(self, prop: tuple[str, Any]) -> None:
+        """Add ``prop`` to the item's user properties (the JUnit XML and xdist carry them),
+        every live secret masked."""
+        self.user_properties.append((prop[0], redact_value(prop[1])))
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None

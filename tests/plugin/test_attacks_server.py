@@ -308,3 +308,35 @@ def test_the_hostile_server_answers_as_scripted() -> None:
 
         got = httpx.post(server.url + "/v1/chat/completions", json={"messages": []})
     assert got.json()["choices"][0]["message"]["content"] == "ok"
+
+
+def test_the_writers_mask_the_token_even_when_the_client_let_it_through(
+    project: pytest.Pytester, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: with the client's own scrub switched off, every file and line the
+    harness writes (records, cache, baselines, summary, the Markdown report, JUnit XML,
+    failure reports, the end-of-run summary) still masks the token."""
+    import harness.client
+    from harness.secret import Secret
+
+    monkeypatch.setattr(harness.client.Client, "_scrub", lambda self, text: text)
+    monkeypatch.setattr(harness.client.Client, "_scrubbed", lambda self, done: done)
+    monkeypatch.setattr(Secret, "scrub_bytes", lambda self, data: data)
+    echoed = encodings(token)["json-slash"]
+    answer = f'{{"choices":[{{"index":0,"message":{{"role":"assistant","content":"fine {echoed}"}},"finish_reason":"stop"}}]}}'
+    wrong = f'{{"choices":[{{"index":0,"message":{{"role":"assistant","content":"no: {token}"}},"finish_reason":"stop"}}]}}'
+
+    def script(seen: Seen) -> list[bytes | float]:
+        return reply((wrong if "attack" in prompt_of(seen) else answer).encode())
+
+    with HostileServer(script) as server:
+        result = run(
+            project, server, "-vv", "--junitxml=j.xml", "-o", "junit_logging=all",
+            "--glm-report=r.md",
+        )  # fmt: skip
+        assert records(project)["good"]["answer"] == "fine Bearer ***"
+        update = run(project, server, "--glm-update-baselines")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "no: ***" in result.stdout.str()  # the failure report of the wrong answer
+    text = everything(project, result) + update.stdout.str()
+    assert leaks(token, text) == []
