@@ -363,6 +363,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             from harness.state import engine_stats
 
             workeroutput["glm_stats"] = engine_stats(state.engine())
+        workeroutput["glm_losses"] = state.worker_losses()
         return
     from harness.summary import exit_code, write_baselines, write_summary
 
@@ -401,9 +402,12 @@ def pytest_configure_node(node: Any) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist: add a finished worker's request counters to the run's."""
     state = node.config.stash.get(STATE, None)
-    stats = getattr(node, "workeroutput", {}).get("glm_stats")
+    output = getattr(node, "workeroutput", {})
+    stats = output.get("glm_stats")
     if state is not None and stats:
         state.worker_stats.append(stats)
+    if state is not None and output.get("glm_losses"):
+        state.add_losses(output["glm_losses"])
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -47,6 +47,8 @@ class RunState:
     late_interrupt: bool = False  # Ctrl-C while the baselines were written
     records_lost: int = 0  # records that could not be written (none open)
     records_lost_reason: str | None = None
+    workers_unwritten: int = 0  # cache entries xdist workers could not write
+    workers_unwritten_reason: str | None = None
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
@@ -213,7 +215,23 @@ class RunState:
 
     def _unwritten(self) -> tuple[int, str | None]:
         cache = self._engine.cache if self._engine is not None else None
-        return (0, None) if cache is None else (cache.unwritten, cache.unwritten_reason)
+        mine = (0, None) if cache is None else (cache.unwritten, cache.unwritten_reason)
+        return mine[0] + self.workers_unwritten, mine[1] or self.workers_unwritten_reason
+
+    def worker_losses(self) -> dict[str, Any]:
+        """What an xdist worker could not write, for the controller (:meth:`add_losses`)."""
+        lost, why = self.lost_records()
+        unwritten, reason = self._unwritten()
+        return {"records": [lost, why], "cache": [unwritten, reason]}
+
+    def add_losses(self, losses: dict[str, Any]) -> None:
+        """A finished xdist worker's :meth:`worker_losses`, added to this run's."""
+        lost, why = losses.get("records", [0, None])
+        unwritten, reason = losses.get("cache", [0, None])
+        self.records_lost += int(lost)
+        self.records_lost_reason = self.records_lost_reason or why
+        self.workers_unwritten += int(unwritten)
+        self.workers_unwritten_reason = self.workers_unwritten_reason or reason
 
     def losses(self) -> dict[str, Any]:
         """summary.json's ``records_lost`` (and why), ``cache_unwritten`` when any."""

@@ -183,7 +183,9 @@ def env_without_glm() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GLM_")}
 
 
-def run_with_file_limit(root: Path, url: str, limit: int) -> subprocess.CompletedProcess[str]:
+def run_with_file_limit(
+    root: Path, url: str, limit: int, *extra: str
+) -> subprocess.CompletedProcess[str]:
     """A real run in which no file may grow past ``limit`` bytes: writes past it fail with
     EFBIG, as on a full disk (SIGXFSZ ignored, as a process that handles it would)."""
 
@@ -193,7 +195,7 @@ def run_with_file_limit(root: Path, url: str, limit: int) -> subprocess.Complete
 
     return subprocess.run(
         [sys.executable, "-m", "pytest", "--glm-suite", f"--glm-base-url={url}",
-         "--glm-cache=off", "-p", "no:cacheprovider"],
+         "--glm-cache=off", "-p", "no:cacheprovider", *extra],
         cwd=root, env=env_without_glm(), capture_output=True, text=True, timeout=120,
         preexec_fn=limit_files,
     )  # fmt: skip
@@ -208,10 +210,11 @@ def many(tmp_path: Path, server: ScriptedServer) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one-process", "xdist"])
 def test_a_full_disk_keeps_whole_records_says_what_was_lost_and_the_run_goes_on(
-    many: Path, server: ScriptedServer
+    many: Path, server: ScriptedServer, workers: tuple[str, ...]
 ) -> None:
-    done = run_with_file_limit(many, server.url, 3000)
+    done = run_with_file_limit(many, server.url, 3000, *workers)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out  # every verdict stands
     assert "Traceback" not in out
