@@ -1,7 +1,8 @@
 """Asking the judge: one answer's ``judge`` checks, each sample of each, through the engine.
 
 Runs on the engine's loop (a ``then`` coroutine): every verdict request goes through the
-engine's judge lane, with the answers' retries and cache, and is counted apart from them.
+engine's judge lane, with the answers' retries and cache, and is counted apart from them;
+reading the verdicts runs on the grading threads (:meth:`Engine.offload`).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ async def judge_answer(
             )
         except AuthError as exc:
             return Judged(error=f"the judge endpoint refused the credentials: {exc}")
-        return collect([completion for completion, _ in done])
+        # reading the verdicts is grading: off the request loop, like the answers'
+        return await engine.offload(collect, [completion for completion, _ in done])
 
     judges = {n: b.run for n, b in enumerate(case.checks) if isinstance(b.run, JudgeCheck)}
     found = await asyncio.gather(*(one(judge) for judge in judges.values()))
