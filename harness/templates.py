@@ -10,6 +10,8 @@ recorded, so a case knows which files its prompt depends on.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,13 @@ def resolve_under(root: Path, name: str, what: str = "file") -> Path:
 
 
 def read_evals_file(path: Path, what: str, errors: str = "replace") -> str:
-    """The text of a template or schema file, read no further than ``MAX_FILE_BYTES``."""
+    """The text of a template or schema file, read no further than ``MAX_FILE_BYTES``; a file
+    that is not a regular file (a FIFO, a device) is refused without waiting on it."""
     try:
-        with path.open("rb") as stream:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                raise TemplateError(f"{what} {path.name!r} is not a regular file; refused")
             raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise TemplateError(f"{what} {path.name!r} cannot be read: {exc.strerror}") from None

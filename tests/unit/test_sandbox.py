@@ -3,6 +3,7 @@ fraction of a second, with a one-line error; ordinary templates render as before
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from harness import sandbox
 from harness.errors import TemplateError
-from harness.templates import Templates
+from harness.templates import Templates, read_evals_file
 
 # fmt: off
 ATTACKS = [
@@ -108,3 +109,13 @@ def test_ordinary_templates_render_as_before(templates: Templates) -> None:
     )
     text, _ = templates.render_string(source, {"items": ["a", "b"], "n": 7})
     assert text == "1024 ababab 1/32/33/3 a, b x7 00007    7   a  | [1, 2] 4 True a=1"
+
+
+def test_a_template_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    """git cannot hold a FIFO, but a working tree can: opening one must not wait for a
+    writer (collection would hang)."""
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    os.mkfifo(evals / "p.j2")
+    with pytest.raises(TemplateError, match="'p.j2' is not a regular file; refused"):
+        read_evals_file(evals / "p.j2", "template")
