@@ -112,3 +112,38 @@ def test_a_stream_that_never_ends_stops_at_the_deadline() -> None:
         took = time.monotonic() - started
     assert (done.completion.error, done.retryable) == ("timeout after 0.5s", True)
     assert took < 2
+
+
+def test_doctor_shows_no_piece_of_a_token_echoed_escaped_or_cut(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway that echoes the header JSON-escaped on every path, and cut short in a
+    200-character error snippet: doctor's screen (text and JSON) shows no piece of it."""
+    import argparse
+
+    from harness import doctor
+
+    value = token()
+    escaped = json.dumps(f"Bearer {value}").replace("/", "\\/")[1:-1]
+    message = f'{{"role":"assistant","content":"OK {escaped}","reasoning":"{escaped}"}}'
+    chat = f'{{"choices":[{{"index":0,"message":{message},"finish_reason":"stop"}}]}}'
+
+    def script(seen: Seen) -> list[bytes | float]:
+        if seen.path.startswith("/v1/chat"):
+            return reply(chat.encode())
+        page = f"<p>{'x' * 180} Bearer {value}</p>".encode()  # cut at 200 characters
+        return reply(page, 502, {"Content-Type": "text/html"})
+
+    monkeypatch.setenv("GLM_API_KEY", value)
+    with HostileServer(script) as server:
+        for fmt in ("text", "json"):
+            parser = argparse.ArgumentParser()
+            doctor.add_arguments(parser)
+            doctor.main(
+                parser.parse_args(["--base-url", server.url, "--format", fmt, "--timeout", "5"])
+            )
+            out, err = capsys.readouterr()
+            assert "Traceback" not in out + err
+            assert "chat" in out
+            assert leaks(value, out + err) == [], fmt
+            assert escaped not in out
