@@ -66,11 +66,12 @@ def _base64_cores(value: bytes) -> list[str]:
 class Secret:
     """A credential that never shows itself. ``reveal()`` is for the HTTP header only."""
 
-    __slots__ = ("__weakref__", "_pattern", "_value")
+    __slots__ = ("__weakref__", "_bytes_pattern", "_pattern", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
         self._pattern = _compile(value)
+        self._bytes_pattern = _compile(value, raw=True)
         with _LOCK:
             _ACTIVE.add(self)
 
@@ -99,13 +100,18 @@ class Secret:
         """``text`` with every form of the token (and any long piece of it) masked."""
         if self._pattern is None:
             return text
-        return str(self._pattern.sub(MASK, text))
+        try:
+            return str(self._pattern.sub(MASK, text))
+        except UnicodeEncodeError:  # a lone surrogate (a broken answer): RE2 takes UTF-8
+            raw = text.encode("utf-8", "surrogatepass")
+            return self.scrub_bytes(raw).decode("utf-8", "surrogatepass")
 
     def scrub_bytes(self, data: bytes) -> bytes:
-        """``scrub`` for raw bytes (the token is ASCII: its forms are too)."""
-        if self._pattern is None or not data:
+        """``scrub`` for raw bytes, whatever their encoding (the token is ASCII: its forms
+        are too; the pattern reads the bytes as Latin-1, so none is invalid)."""
+        if self._bytes_pattern is None or not data:
             return data
-        return self.scrub(data.decode("latin-1")).encode("latin-1")
+        return bytes(self._bytes_pattern.sub(MASK.encode(), data))
 
     def forget(self) -> None:
         """Stop redacting this secret in :func:`redact` (its owner is done with it)."""
@@ -113,7 +119,9 @@ class Secret:
             _ACTIVE.discard(self)
 
 
-def _compile(value: str) -> Any:
+def _compile(value: str, *, raw: bool = False) -> Any:
+    """The pattern of every form of ``value``: for text, or (``raw``) for bytes read as
+    Latin-1."""
     if not value:
         return None
     alternatives: list[str] = []
@@ -133,7 +141,11 @@ def _compile(value: str) -> Any:
     options = re2.Options()
     options.log_errors = False
     options.max_mem = 64 << 20
-    return re2.compile(f"(?i)(?:{'|'.join(alternatives)})(?:{rest})*", options=options)
+    pattern = f"(?i)(?:{'|'.join(alternatives)})(?:{rest})*"
+    if raw:
+        options.encoding = re2.Options.Encoding.LATIN1
+        return re2.compile(pattern.encode("utf-8"), options=options)
+    return re2.compile(pattern, options=options)
 
 
 def from_env(value: str | None) -> Secret | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.fileio import write_atomic, write_temp
-from harness.records import RecordWriter
+from harness.gate.records import RecordWriter
 from harness.secret import MASK, PIECE, Secret, redact, redact_value
 
 
@@ -145,3 +145,13 @@ def test_every_writer_masks_live_secrets(tmp_path: Path) -> None:
     assert json.loads(texts[0]) == {"said": "Bearer ***"}
     assert json.loads(texts[2])["nested"] == {"k": ["***"]}
     assert secret.reveal() == value  # still alive: it was registered all along
+
+
+def test_text_with_a_lone_surrogate_or_bytes_of_any_encoding_is_scrubbed() -> None:
+    """A broken answer keeps a lone surrogate (RE2 takes only UTF-8); a reply's bytes may
+    not be UTF-8 at all."""
+    value = token()
+    secret = Secret(value)
+    assert secret.scrub(f"half \ud83d emoji {value} x") == f"half \ud83d emoji {MASK} x"
+    assert secret.scrub_bytes(b"\xff\xfe " + value.encode() + b" \xc3") == b"\xff\xfe *** \xc3"
+    assert Secret("caf\u00e9-token-0123456789").scrub("a caf\u00e9-token-0123456789 b") == "a *** b"
