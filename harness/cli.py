@@ -32,7 +32,7 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
     for name in paths or ["suites"]:
         path = Path(name)
         files += sorted([*path.rglob("*.yaml"), *path.rglob("*.yml")]) if path.is_dir() else [path]
-    from harness.suite import load_suite
+    from harness.suites.loader import load_suite
 
     status = EXIT_OK
     for file in files:
@@ -53,7 +53,7 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
 
 
 def _local(port: int | None) -> int:
-    from harness.local import MODEL_ALIAS, serve_forever
+    from harness.local.server import MODEL_ALIAS, serve_forever
 
     def stop_on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -80,7 +80,7 @@ def _local(port: int | None) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from harness.compare import CompareError, compare_runs, load_run, render
+    from harness.gate.compare import CompareError, compare_runs, load_run, render
 
     try:
         results = Path(args.results)
@@ -129,9 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--results", default="results", help="where run ids are looked up")
     chosen = list(sys.argv[1:] if argv is None else argv)[:1]
     for name, module, summary in (
-        ("report", "harness.html_report", "write a self-contained HTML report of a run"),
-        ("doctor", "harness.doctor", "check an endpoint: reach, auth, fields, one request per API"),
-        ("judge-agreement", "harness.agreement", "agreement of the judge with hand labels"),
+        ("report", "harness.reports.html", "write a self-contained HTML report of a run"),
+        (
+            "doctor",
+            "harness.doctor.command",
+            "check an endpoint: reach, auth, fields, one request per API",
+        ),
+        ("judge-agreement", "harness.reports.agreement", "agreement of the judge with hand labels"),
     ):
         sub = commands.add_parser(name, help=summary)
         sub.set_defaults(module=module)

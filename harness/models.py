@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:  # a suite's regexes; the engine (RE2) is imported when a suite is loaded
-    from harness.regexes import SafePattern
+
+class Match(Protocol):
+    """What callers read of a regex match (as of ``re.Match``)."""
+
+    def group(self, index: int = 0, /) -> str | None: ...
+
+    def groups(self) -> tuple[str | None, ...]: ...
+
+    def span(self, index: int = 0, /) -> tuple[int, int]: ...
+
+
+class Pattern(Protocol):
+    """A compiled suite regex (``harness.checks.registry.regexes.SafePattern``, run by RE2)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> Match | None: ...
+
 
 Api = Literal["chat", "responses"]
 Outcome = Literal["pass", "fail", "truncated", "error"]
@@ -128,7 +145,7 @@ class Case:
     min_pass_rate: float
     threshold: float | None
     checks: tuple[BoundCheck, ...]
-    extract: SafePattern | None = None
+    extract: Pattern | None = None
     structured_output: StructuredOutput | None = None
     files: tuple[str, ...] = ()
     stream: bool = False

@@ -12,10 +12,6 @@ import httpcore  # noqa: F401
 import pytest
 import yaml  # noqa: F401
 
-import harness.changes
-import harness.collect
-import harness.markdown
-import harness.summary  # noqa: F401
 from tests.server.app import ScriptedServer
 
 # --- scripted OpenAI-compatible server (tests/server) ---------------------------------
@@ -42,7 +38,7 @@ def server(scripted_server: ScriptedServer) -> ScriptedServer:
 def chromium() -> str:
     """The headless Chromium binary; skip without one, except in CI (CI=true), which must
     have it (``make test`` runs scripts/install-browser)."""
-    from harness import browser
+    from harness.reports import browser
 
     found = browser.find_browser()
     if found is None:

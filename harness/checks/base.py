@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checks.jsontext import find_json, pointer_problem, resolve_pointer
 from harness.errors import CheckSpecError
-from harness.jsontext import find_json, pointer_problem, resolve_pointer
 from harness.models import Check, Subject
 
 # A factory takes its parameters as keywords (plus ``ctx`` when it declares it) and returns

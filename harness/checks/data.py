@@ -12,7 +12,7 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from referencing.exceptions import Unresolvable
 
-from harness.checks_base import (
+from harness.checks.base import (
     NO_JSON,
     CheckContext,
     check_float_sized,
@@ -20,10 +20,10 @@ from harness.checks_base import (
     json_document,
     select,
 )
+from harness.checks.jsontext import pointer_of, resolve_pointer
+from harness.checks.schemas import SchemaRefused, compile_schema
 from harness.errors import CheckSpecError, TemplateError
-from harness.jsontext import pointer_of, resolve_pointer
 from harness.models import Check, CheckResult, Subject
-from harness.schemas import SchemaRefused, compile_schema
 
 PICKS = ("first", "last", "any")
 
@@ -124,7 +124,7 @@ def number(
 
 def _load(schema: str | Mapping[str, Any], ctx: CheckContext) -> Validator:
     """The validator of a ``json_schema`` check: a file under evals/ or an inline schema,
-    with every ``$ref`` resolved now, under evals/ only (:mod:`harness.schemas`)."""
+    with every ``$ref`` resolved now, under evals/ only (:mod:`harness.checks.schemas`)."""
     if not isinstance(schema, str):
         loaded = schema
     else:

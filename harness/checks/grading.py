@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from harness.judge import JudgeCheck
+from harness.checks.judge import JudgeCheck
 from harness.models import Case, CheckResult, Completion, Judged, Outcome, SampleResult, Subject
 
 FAILURE_CHARS = 300  # of the exception's message in "grading failed: ..."

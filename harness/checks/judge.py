@@ -11,7 +11,7 @@ missing, not JSON, outside the schema, truncated or an API error makes the sampl
 With ``samples: N`` the judge is asked N times (temperature 0.7 unless set; 0 for one
 sample) and the median score decides. The check passes when the median score reaches
 ``min_score``; without ``min_score``, when most verdicts say ``pass: true`` (a tie fails).
-The engine sends the judge's requests (:mod:`harness.judging`); this module is pure.
+The engine sends the judge's requests (:mod:`harness.plugin.judging`); this module is pure.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import jsonschema
 
-from harness.checks_base import CheckContext
+from harness.checks.base import CheckContext
+from harness.checks.jsontext import find_json
 from harness.errors import CheckSpecError
-from harness.jsontext import find_json
 from harness.models import CheckResult, Completion, Judged, Message, StructuredOutput, Subject
 
 DEFAULT_JUDGE_TOKENS = 1024  # room for a reasoning judge's thinking and a short verdict

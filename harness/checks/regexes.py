@@ -37,9 +37,11 @@ import re
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import re2
+
+from harness.models import Match
 
 MAX_PATTERN = 2000
 MAX_PROGRAM = 1000  # RE2 instructions: ~1 s per MB of answer at worst, milliseconds usually
@@ -56,16 +58,6 @@ _COUNT = re.compile(r"\{,(\d+)\}")
 
 class UnsafePattern(ValueError):
     """The pattern is invalid or cannot run in bounded time; the message says why."""
-
-
-class Match(Protocol):
-    """What callers read of a match (as of ``re.Match``)."""
-
-    def group(self, index: int = 0, /) -> str | None: ...
-
-    def groups(self) -> tuple[str | None, ...]: ...
-
-    def span(self, index: int = 0, /) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True, slots=True)

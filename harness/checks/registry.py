@@ -17,10 +17,14 @@ from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
-from harness import checks_data, checks_run, checks_text, checks_user, judge
-from harness.checks_base import CheckContext, Factory, check_pointer, join_path, select, short
+from harness.checks import data as checks_data
+from harness.checks import judge
+from harness.checks import run as checks_run
+from harness.checks import text as checks_text
+from harness.checks import user as checks_user
+from harness.checks.base import CheckContext, Factory, check_pointer, join_path, select, short
+from harness.checks.jsontext import as_text
 from harness.errors import CheckSpecError
-from harness.jsontext import as_text
 from harness.models import Check, CheckResult, Subject
 
 __all__ = ["CHECKS", "CheckContext", "Factory", "build_check"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks_base import check_float_sized, check_range
+from harness.checks.base import check_float_sized, check_range
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 

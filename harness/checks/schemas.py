@@ -2,12 +2,12 @@
 
 - A ``$ref`` resolves only to a schema file under ``evals/`` (a path relative to the file
   that holds it; for an inline schema, to ``evals/``), by the same rules as templates
-  (:func:`harness.templates.resolve_under`). A URL (``http:``, ``https:``, ``file:``, any
+  (:func:`harness.suites.templates.resolve_under`). A URL (``http:``, ``https:``, ``file:``, any
   scheme) or an absolute path is refused; so is a ``$schema`` that names no dialect the
   validator knows (it is never fetched). Everything a schema reaches is resolved, loaded
   and checked while the suite is collected; grading then resolves nothing new.
 - ``pattern`` and ``patternProperties`` (and ``additionalProperties`` beside them) run on
-  the answer through :func:`harness.regexes.compile_safe`, never through ``re`` directly;
+  the answer through :func:`harness.checks.regexes.compile_safe`, never through ``re`` directly;
   a pattern it refuses fails collection.
 """
 
@@ -25,9 +25,9 @@ from referencing import Registry, Resource, Specification
 from referencing._core import Resolver
 from referencing.exceptions import Unresolvable
 
+from harness.checks.jsontext import pointer_of
+from harness.checks.regexes import UnsafePattern, compile_safe
 from harness.errors import TemplateError
-from harness.jsontext import pointer_of
-from harness.regexes import UnsafePattern, compile_safe
 
 Loader = Callable[[str], Mapping[str, Any]]
 _REFS = ("$ref", "$dynamicRef", "$recursiveRef")

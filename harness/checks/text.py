@@ -10,11 +10,11 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from harness.checks_base import check_pointer, check_range, select, short
+from harness.checks.base import check_pointer, check_range, select, short
+from harness.checks.jsontext import as_text
+from harness.checks.regexes import UnsafePattern, compile_safe
 from harness.errors import CheckSpecError
-from harness.jsontext import as_text
 from harness.models import Check, CheckResult, Subject
-from harness.regexes import UnsafePattern, compile_safe
 
 SCORERS: dict[str, Callable[..., float]] = {
     "ratio": fuzz.ratio,
@@ -129,7 +129,7 @@ def contains_all(*, values: Sequence[str]) -> Check:
 def regex(
     *, pattern: str, ignore_case: bool = False, multiline: bool = False, dotall: bool = False
 ) -> Check:
-    """``pattern`` (Python's syntax, run by RE2 in linear time: see ``harness.regexes``)
+    """``pattern`` (Python's syntax, run by RE2 in linear time: see ``harness.checks.regexes``)
     finds a match in the answer; observed is the matched text."""
     flags = (
         (re.IGNORECASE if ignore_case else 0)

@@ -31,7 +31,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from harness.checks_base import CheckContext, short
+from harness.checks.base import CheckContext, short
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 

@@ -2,13 +2,13 @@
 
 Steps: reach (``GET /health``, else ``GET /v1/models``), auth and model (``GET
 /v1/models`` with the token), openapi (``GET /openapi.json``: which fields the harness
-sends are declared, see :mod:`harness.openapi_fields`), then one small request per API,
-built by ``build_request`` and sent by :class:`~harness.client.Client` as a run sends it,
+sends are declared, see :mod:`harness.doctor.openapi`), then one small request per API,
+built by ``build_request`` and sent by :class:`~harness.engine.client.Client` as a run sends it,
 with the reasoning field the server filled. Settings come from where a run takes them:
 ``--base-url`` / ``GLM_BASE_URL`` / ini ``glm_base_url``, ``--model`` / ``GLM_MODEL`` / ini
-``glm_model``, ini ``glm_headers``, ``GLM_API_KEY`` (see :mod:`harness.inifile`); ``--local``
-starts the local llama-server as ``--glm-local`` does. Exit 0: ready or warnings only; 1: a
-step failed; 2: bad usage. The token never appears in the output.
+``glm_model``, ini ``glm_headers``, ``GLM_API_KEY`` (see :mod:`harness.settings.inifile`);
+``--local`` starts the local llama-server as ``--glm-local`` does. Exit 0: ready or
+warnings only; 1: a step failed; 2: bad usage. The token never appears in the output.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ from typing import Any
 import httpx
 
 from harness import __version__
-from harness import settings as s
-from harness.bodies import MIB, BadEncoding, BodyReader, ReplyTooLarge
-from harness.client import Attempt, Client
-from harness.doctor_probes import REFUSED, auth_and_model, openapi, reach
-from harness.doctor_report import (
+from harness.doctor.probes import REFUSED, auth_and_model, openapi, reach
+from harness.doctor.report import (
     EXIT_FAIL,
     EXIT_USAGE,
     Report,
@@ -41,12 +38,15 @@ from harness.doctor_report import (
     skipped,
     snippet,
 )
+from harness.engine.bodies import MIB, BadEncoding, BodyReader, ReplyTooLarge
+from harness.engine.client import Attempt, Client
+from harness.engine.requests import build_request
+from harness.engine.retry import RetryPolicy
 from harness.errors import AuthError, ConfigError
-from harness.inifile import lines, read_ini, text
 from harness.models import APIS, Api, Completion, Message
-from harness.requests import build_request
-from harness.retry import RetryPolicy
 from harness.secret import Secret
+from harness.settings import values as s
+from harness.settings.inifile import lines, read_ini, text
 
 PROMPT = "Reply with the word OK."
 MAX_OUTPUT_TOKENS = 256  # room for a short thinking phase before the answer
@@ -90,7 +90,7 @@ def _main(args: argparse.Namespace) -> int:
     model = s.first(args.model, env("GLM_MODEL"), text(ini.get("glm_model"))) or s.DEFAULT_MODEL
     headers = s.parse_headers(lines(ini.get("glm_headers")))
     if args.local:
-        from harness.local import MODEL_ALIAS, LocalServer
+        from harness.local.server import MODEL_ALIAS, LocalServer
 
         with LocalServer() as server:  # as --glm-local: its URL, its model's alias
             report = diagnose(server.url, MODEL_ALIAS, api_key, args.timeout)

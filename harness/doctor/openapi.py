@@ -6,7 +6,7 @@ FastAPI's schema says which fields it knows: ``paths["/v1/chat/completions"].pos
 .requestBody.content["application/json"].schema`` (usually a ``$ref`` into
 ``components/schemas``).
 
-The fields are those :func:`harness.requests.build_request` puts in a body, over every
+The fields are those :func:`harness.engine.requests.build_request` puts in a body, over every
 effort, streamed or not, with every suite parameter and a structured output set: the
 top-level keys, and ``parent.key`` for keys of an object value (``reasoning.effort``,
 ``stream_options.include_usage``). A field counts as declared when its name is among the
@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.engine.requests import PARAM_NAMES, PATHS, build_request
 from harness.models import APIS, EFFORTS, Api, Message, StructuredOutput
-from harness.requests import PARAM_NAMES, PATHS, build_request
 
 _MAX_DEPTH = 24  # $ref chains and nested unions deeper than this are not followed
 _SAMPLE_PARAMS: dict[str, Any] = dict.fromkeys(PARAM_NAMES["chat"], 1) | {"stop": ["\n"]}

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from harness.doctor_report import Step, field_step, skipped
-from harness.openapi_fields import check_fields
-from harness.parse import error_message
+from harness.doctor.openapi import check_fields
+from harness.doctor.report import Step, field_step, skipped
+from harness.engine.parse import error_message
 
 REFUSED = "the endpoint refused the token (GLM_API_KEY)"
 _NO_LIST = "GET /v1/models gave no list of models"

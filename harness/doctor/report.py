@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.openapi_fields import FieldReport
+from harness.doctor.openapi import FieldReport
 from harness.secret import Secret
 
 Status = Literal["ok", "warn", "FAIL", "skip"]

@@ -1,15 +1,16 @@
 """One OpenAI-compatible client for vLLM's Chat Completions and Responses APIs.
 
-``build_request`` (:mod:`harness.requests`) and ``parse_response`` (:mod:`harness.parse`)
-are pure; the :class:`Client` only sends, once per call: retries belong to the engine,
-which asks :meth:`Client.attempt` whether a failure is worth another try. 401/403 raise
-:class:`~harness.errors.AuthError`; every other failure is an error completion.
+``build_request`` (:mod:`harness.engine.requests`) and ``parse_response``
+(:mod:`harness.engine.parse`) are pure; the :class:`Client` only sends, once per call:
+retries belong to the engine, which asks :meth:`Client.attempt` whether a failure is
+worth another try. 401/403 raise :class:`~harness.errors.AuthError`; every other failure is
+an error completion.
 
 The API token is a :class:`~harness.secret.Secret`; its header value goes straight into
 the pooled ``httpx`` headers (whose repr masks it). Every reply is scrubbed of the token in
 every encoding before it is parsed, and the parsed texts again (a token split across
 stream events comes together only there). A reply is read within ``max_reply_bytes``
-(on the wire and decompressed, :mod:`harness.bodies`), and the whole attempt, connecting
+(on the wire and decompressed, :mod:`harness.engine.bodies`), and the whole attempt, connecting
 to the last byte of a stream, within ``timeout`` seconds: a deadline, not a per-read limit.
 Nothing but :class:`~harness.errors.AuthError` leaves :meth:`Client.attempt`: any other
 failure, a bug included, is an error completion, so no traceback shows its locals.
@@ -29,15 +30,15 @@ from dataclasses import dataclass
 import httpx
 
 from harness import __version__
-from harness.bodies import MIB, BadEncoding, BodyReader, LineSplitter, ReplyTooLarge
+from harness.engine.bodies import MIB, BadEncoding, BodyReader, LineSplitter, ReplyTooLarge
+from harness.engine.parse import error_completion, error_message, int_or_none, parse_response
+from harness.engine.requests import build_request
+from harness.engine.retry import parse_retry_after, should_retry
+from harness.engine.streaming import StreamParser, is_stream
 from harness.errors import AuthError, ConfigError
 from harness.models import Completion, Request
-from harness.parse import error_completion, error_message, int_or_none, parse_response
-from harness.requests import build_request
-from harness.retry import parse_retry_after, should_retry
 from harness.secret import Secret
-from harness.settings import DEFAULT_MAX_REPLY_MB, DEFAULT_TIMEOUT
-from harness.streaming import StreamParser, is_stream
+from harness.settings.values import DEFAULT_MAX_REPLY_MB, DEFAULT_TIMEOUT
 
 __all__ = ["Attempt", "Client", "build_request", "error_message", "parse_response"]
 

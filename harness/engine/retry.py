@@ -16,7 +16,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-DEFAULT_RETRIES = 4
+from harness.settings.values import DEFAULT_RETRIES
+
 AZURE_STATUS_HEADER = "ms-azureml-model-error-statuscode"
 RETRY_STATUSES = frozenset({408, 409, 429})
 

@@ -25,15 +25,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from harness.cache import Cache, cache_key
-from harness.client import Attempt
+from harness.engine.cache import Cache, cache_key
+from harness.engine.client import Attempt
+from harness.engine.limiter import AdaptiveLimit
+from harness.engine.parse import error_completion
+from harness.engine.retry import RetryPolicy
+from harness.engine.workers import Workers
 from harness.errors import AuthError
-from harness.limiter import AdaptiveLimit
 from harness.models import Completion, Request
-from harness.parse import error_completion
-from harness.retry import RetryPolicy
-from harness.settings import DEFAULT_CONCURRENCY
-from harness.workers import Workers
+from harness.settings.values import DEFAULT_CONCURRENCY
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -42,7 +42,7 @@ GRADING_THREADS = 2  # grading is mostly C (RE2, rapidfuzz, json) that releases 
 
 
 class Sender(Protocol):
-    """What the engine needs of a client (``harness.client.Client`` is one)."""
+    """What the engine needs of a client (``harness.engine.client.Client`` is one)."""
 
     async def attempt(
         self, request: Request, *, max_output_tokens: int | None = None

@@ -2,7 +2,7 @@
 
 :class:`StreamParser` takes the stream a line at a time and, at the end, gives the same
 :class:`~harness.models.Completion` the non-streamed reply would have given: its texts,
-usage and finish go through :func:`~harness.parse.parse_response`, so the ``</think>``
+usage and finish go through :func:`~harness.engine.parse.parse_response`, so the ``</think>``
 leak split and the truncation rules are the same. It also records when the first
 reasoning and answer text arrived.
 
@@ -25,8 +25,8 @@ import dataclasses
 import json
 from typing import Any
 
+from harness.engine.parse import error_completion, error_message, parse_response
 from harness.models import Api, Completion, Request
-from harness.parse import error_completion, error_message, parse_response
 
 __all__ = ["StreamParser", "is_stream"]
 
@@ -53,7 +53,7 @@ class StreamParser:
 
     Feed it every line of the body (without its newline) with the ms elapsed since the
     request was sent, then call :meth:`finish`. ``max_output_tokens`` is the budget that
-    was asked for (see :func:`~harness.parse.parse_response`). The first failure wins:
+    was asked for (see :func:`~harness.engine.parse.parse_response`). The first failure wins:
     lines after it are ignored.
     """
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness.checks.grading import Verdict
 from harness.fileio import InterruptedAfter, dumps, locked, replace_all, write_atomic, write_temp
-from harness.grading import Verdict
+from harness.gate.records import check_json
 from harness.models import Case, Message
-from harness.records import check_json
 
 MAX_BASELINE_BYTES = 64 << 20  # a baseline file larger than this is not read
 VERSION = 1
@@ -224,7 +224,7 @@ def plan_updates(
     """Per suite to write: this run's entries and the keys the suite defines now (read
     before the lock is taken: loading suites takes time)."""
     from harness.errors import SuiteError
-    from harness.suite import load_suite
+    from harness.suites.loader import load_suite
 
     planned = []
     for suite in sorted(set(updates) | (set(suite_paths) if prune else set())):

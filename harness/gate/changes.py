@@ -23,8 +23,8 @@ from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.errors import ConfigError, Problem, TemplateError
-from harness.templates import read_evals_file
-from harness.yamlsource import read_yaml
+from harness.suites.source import read_yaml
+from harness.suites.templates import read_evals_file
 
 SUITE = "the suite"
 _VERBS: dict[type[nodes.Node], str] = {

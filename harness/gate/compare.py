@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 from tabulate import tabulate
 
-from harness import stats
 from harness.errors import RunReadError
+from harness.gate import stats
 from harness.models import APIS, EFFORTS
 
 ALPHA = 0.05

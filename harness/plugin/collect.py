@@ -9,20 +9,20 @@ from typing import Any
 
 import pytest
 
-from harness.baseline import change, entry_key, make_entry
-from harness.client import build_request
+from harness.checks.grading import Verdict, extract, failure, grade, verdict
+from harness.checks.judge import JudgeCheck
+from harness.engine.client import build_request
+from harness.engine.parse import error_completion
 from harness.errors import AuthError, SuiteError
-from harness.grading import Verdict, extract, failure, grade, verdict
-from harness.judge import JudgeCheck
-from harness.judging import has_judge, judge_answer
+from harness.gate.baseline import change, entry_key, make_entry
+from harness.gate.records import sample_record
 from harness.models import Api, Case, Completion, Judged, SampleResult, Suite
-from harness.parse import error_completion
-from harness.plugin import STATE
-from harness.records import sample_record
-from harness.report import failure_text, record, regression_text
+from harness.plugin.judging import has_judge, judge_answer
+from harness.plugin.stash import STATE
+from harness.plugin.state import RunState
+from harness.reports.terminal import failure_text, record, regression_text
 from harness.secret import redact, redact_value
-from harness.state import RunState
-from harness.suite import load_suite
+from harness.suites.loader import load_suite
 
 Graded = SampleResult | Coroutine[None, None, SampleResult]  # what an answer's callback gives
 

@@ -6,126 +6,23 @@ Importing this module stays cheap (it is loaded by every pytest run through the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.plugin.options import add_options, option_value, settings_of
+from harness.plugin.stash import STATE
+
 if TYPE_CHECKING:
-    from harness.settings import Settings
-    from harness.state import RunState
+    from harness.plugin.state import RunState
 
-STATE: pytest.StashKey[RunState] = pytest.StashKey()
 SUITE_SUFFIXES = (".yaml", ".yml")
-
-# option, ini twin (or None), help
-OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
-    ("--glm-base-url", "glm_base_url", {"help": "endpoint base URL (else GLM_BASE_URL, ini)"}),
-    (
-        "--glm-model",
-        "glm_model",
-        {"help": "model sent in requests (else GLM_MODEL, ini, GLM-4.7-Flash)"},
-    ),
-    ("--glm-api", "glm_api", {"help": "override the suites' APIs: chat,responses"}),
-    (
-        "--glm-effort",
-        "glm_effort",
-        {"help": "override the suites' efforts: default,none,...,xhigh"},
-    ),
-    ("--glm-samples", None, {"type": int, "help": "override the samples per case"}),
-    (
-        "--glm-concurrency",
-        "glm_concurrency",
-        {"type": int, "help": "requests in flight (default 8)"},
-    ),
-    (
-        "--glm-timeout",
-        "glm_timeout",
-        {"type": float, "help": "deadline in seconds for each attempt, streams included (180)"},
-    ),
-    (
-        "--glm-max-reply-mb",
-        "glm_max_reply_mb",
-        {"type": float, "help": "largest reply in MiB, on the wire and decompressed (16)"},
-    ),
-    ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
-    ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
-    ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
-    (
-        "--glm-judge-base-url",
-        "glm_judge_base_url",
-        {"help": "judge endpoint (else GLM_JUDGE_BASE_URL, ini; default: the run's endpoint)"},
-    ),
-    (
-        "--glm-judge-model",
-        "glm_judge_model",
-        {"help": "judge model (else GLM_JUDGE_MODEL, ini; default: the run's model)"},
-    ),
-    (
-        "--glm-judge-effort",
-        "glm_judge_effort",
-        {"help": "judge reasoning effort: default (no field), none, ..., xhigh"},
-    ),
-    ("--glm-judge-api", "glm_judge_api", {"help": "judge API: chat (default) or responses"}),
-    ("--glm-changed-since", None, {"help": "run only suites whose files changed since GITREF"}),
-    ("--glm-report", None, {"help": "write a Markdown report (PR comment, step summary)"}),
-]
-INI_DEFAULTS = {
-    "glm_concurrency": "8",
-    "glm_timeout": "180",
-    "glm_max_reply_mb": "16",
-    "glm_retries": "4",
-    "glm_cache": "use",
-    "glm_results": "results",
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the --glm-* options and their ini twins."""
-    group = parser.getgroup("glm-harness", "glm-harness: evaluate prompts against a model endpoint")
-    group.addoption(
-        "--glm-suite",
-        action="store_true",
-        default=False,
-        help="collect and run the YAML suites (default: every suite under suites/)",
-    )
-    group.addoption(
-        "--glm-local",
-        action="store_true",
-        default=False,
-        help="start the local llama.cpp model server and run against it",
-    )
-    group.addoption(
-        "--glm-stream",
-        action="store_true",
-        default=False,
-        help="stream every request (SSE) and record time to first token",
-    )
-    group.addoption(
-        "--glm-update-baselines",
-        action="store_true",
-        default=False,
-        help="write the selected items' results as their new baselines",
-    )
-    group.addoption(
-        "--glm-prune-baselines",
-        action="store_true",
-        default=False,
-        help="remove baseline entries whose case x api x effort no longer exists",
-    )
-    for flag, ini, extra in OPTIONS:
-        group.addoption(flag, default=None, **extra)
-        if ini is not None:
-            parser.addini(ini, extra["help"], default=INI_DEFAULTS.get(ini, ""))
-    parser.addini(
-        "glm_headers",
-        "extra request headers, one 'Name: value' a line",
-        type="linelist",
-        default=[],
-    )
-    parser.addini("glm_suites_dir", "folder of suites, relative to rootdir", default="suites")
-    parser.addini("glm_evals_dir", "templates and schemas, relative to rootdir", default="evals")
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -133,10 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("glm_suite"):
         return
     from harness.errors import ConfigError
-    from harness.state import RunState
+    from harness.plugin.state import RunState
 
     try:
-        settings = _settings(config)
+        settings = settings_of(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
@@ -145,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         settings=settings,
         evals_dir=root / str(config.getini("glm_evals_dir")),
         suites_dir=suites_dir,
-        results_dir=root / _value(config, "glm_results"),
+        results_dir=root / option_value(config, "glm_results"),
         root=root,
         update_baselines=bool(config.getoption("glm_update_baselines")),
         prune_baselines=bool(config.getoption("glm_prune_baselines")),
@@ -159,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     ref = config.getoption("glm_changed_since")
     if ref:
-        from harness.changes import select
+        from harness.gate.changes import select
 
         suites = sorted(p for p in suites_dir.rglob("*") if p.suffix in SUITE_SUFFIXES)
         try:
@@ -190,82 +87,6 @@ def _stop_on_sigterm(config: pytest.Config) -> None:
     config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, interrupt)
 
 
-def _value(config: pytest.Config, name: str) -> str:
-    """An option's value, else its ini twin's."""
-    value = config.getoption(name)
-    return str(config.getini(name) if value is None else value).strip()
-
-
-def _settings(config: pytest.Config) -> Settings:
-    from harness import settings as s
-    from harness.cache import MODES
-    from harness.errors import ConfigError
-
-    def number(name: str, kind: type[int] | type[float], minimum: float) -> Any:
-        text = _value(config, name)
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ConfigError(
-                f"--{name.replace('_', '-')}: expected a number, got {text!r}"
-            ) from None
-        if value < minimum:
-            raise ConfigError(
-                f"--{name.replace('_', '-')}: must be at least {minimum:g}, got {text}"
-            )
-        return value
-
-    samples = config.getoption("glm_samples")
-    if samples is not None and samples < 1:
-        raise ConfigError(f"--glm-samples: must be at least 1, got {samples}")
-    cache = _value(config, "glm_cache")
-    if cache not in MODES:
-        raise ConfigError(f"--glm-cache: {cache!r} not allowed (allowed: {', '.join(MODES)})")
-    env = os.environ.get
-    return s.Settings(
-        base_url=s.first(config.getoption("glm_base_url"), env("GLM_BASE_URL"),
-                         str(config.getini("glm_base_url"))),
-        model=s.first(config.getoption("glm_model"), env("GLM_MODEL"),
-                      str(config.getini("glm_model"))) or s.DEFAULT_MODEL,
-        api_key=s.api_key_from_env(),
-        headers=s.parse_headers(list(config.getini("glm_headers"))),
-        timeout=number("glm_timeout", float, 0.001),
-        max_reply_mb=number("glm_max_reply_mb", float, 0.001),
-        concurrency=number("glm_concurrency", int, 1),
-        retries=number("glm_retries", int, 0),
-        cache_mode=cache,
-        apis=s.parse_apis(_value(config, "glm_api")),
-        efforts=s.parse_efforts(_value(config, "glm_effort")),
-        samples=samples,
-        stream=bool(config.getoption("glm_stream")),
-        judge=_judge_settings(config),
-    )  # fmt: skip
-
-
-def _judge_settings(config: pytest.Config) -> Any:
-    from harness import settings as s
-    from harness.errors import ConfigError
-    from harness.models import APIS, EFFORTS
-
-    def pick(name: str, variable: str) -> str | None:
-        return s.first(config.getoption(name), os.environ.get(variable), str(config.getini(name)))
-
-    def one(name: str, allowed: tuple[str, ...], default: str) -> str:
-        option = f"--{name.replace('_', '-')}"
-        found = s.parse_list(_value(config, name), allowed, option) or (default,)
-        if len(found) > 1:
-            raise ConfigError(f"{option}: give one value, not {', '.join(found)}")
-        return found[0]
-
-    return s.JudgeSettings(
-        base_url=pick("glm_judge_base_url", "GLM_JUDGE_BASE_URL"),
-        model=pick("glm_judge_model", "GLM_JUDGE_MODEL"),
-        api_key=s.api_key_from_env("GLM_JUDGE_API_KEY"),
-        effort=one("glm_judge_effort", EFFORTS, "default"),
-        api="responses" if one("glm_judge_api", APIS, "chat") == "responses" else "chat",
-    )
-
-
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """Suites are the YAML files under the suites folder, or named on the command line."""
     state = parent.config.stash.get(STATE, None)
@@ -275,7 +96,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         return None
     if state.selection is not None and file_path not in state.selection.selected:
         return None  # --glm-changed-since: nothing it uses changed
-    from harness.collect import SuiteFile
+    from harness.plugin.collect import SuiteFile
 
     return SuiteFile.from_parent(parent, path=file_path)
 
@@ -285,7 +106,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE, None)
     if state is None or state.selection is None:
         return None
-    from harness.changes import describe
+    from harness.gate.changes import describe
 
     return describe(state.selection, str(config.getoption("glm_changed_since")), config.rootpath)
 
@@ -295,9 +116,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or session.config.option.collectonly:
         return
-    from harness.collect import CaseItem
     from harness.errors import ConfigError
-    from harness.settings import NO_ENDPOINT
+    from harness.plugin.collect import CaseItem
+    from harness.settings.values import NO_ENDPOINT
 
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
@@ -360,20 +181,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         if state.engine_started:
-            from harness.state import engine_stats
+            from harness.plugin.state import engine_stats
 
             workeroutput["glm_stats"] = engine_stats(state.engine())
         workeroutput["glm_losses"] = state.worker_losses()
         return
-    from harness.summary import exit_code, write_baselines, write_summary
+    from harness.plugin.summary import exit_code, write_baselines, write_summary
 
     if state.update_baselines or state.prune_baselines:
         write_baselines(state, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
     if not state.update_baselines:
-        from harness.summary import decisions
+        from harness.plugin.summary import decisions
 
         state.decisions = decisions(state)
-    from harness.summary import ignored_efforts
+    from harness.plugin.summary import ignored_efforts
 
     state.ignored = ignored_efforts(state)
     status = int(exitstatus)
@@ -384,7 +205,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_summary(state, int(session.exitstatus))
     report = session.config.getoption("glm_report")
     if report:
-        from harness.summary import write_markdown
+        from harness.plugin.summary import write_markdown
 
         target = session.config.invocation_params.dir / report
         write_markdown(state, target, int(session.exitstatus))
@@ -415,8 +236,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(STATE, None)
     if state is None or not state.items:
         return
+    from harness.plugin.summary import terminal_lines
     from harness.secret import redact
-    from harness.summary import terminal_lines
 
     terminalreporter.section("glm-harness")
     for line in terminal_lines(state, config.rootpath):

@@ -11,14 +11,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from harness.checks.judge import VERDICT_FORMAT, JudgeCheck, collect, parse_verdict
+from harness.engine.requests import build_request
 from harness.errors import AuthError
-from harness.judge import VERDICT_FORMAT, JudgeCheck, collect, parse_verdict
 from harness.models import Case, Completion, Judged, Message, Request
-from harness.requests import build_request
-from harness.settings import Settings
+from harness.settings.values import Settings
 
 if TYPE_CHECKING:
-    from harness.engine import Engine
+    from harness.engine.runner import Engine
 
 
 def question_of(messages: Sequence[Message]) -> str:

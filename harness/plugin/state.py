@@ -8,16 +8,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.baseline import BaselineFile
-from harness.bodies import MIB
-from harness.engine import Engine
-from harness.records import RecordWriter, new_run_id
+from harness.engine.bodies import MIB
+from harness.engine.runner import Engine
+from harness.gate.baseline import BaselineFile
+from harness.gate.records import RecordWriter, new_run_id
 from harness.secret import Secret
-from harness.settings import Settings
+from harness.settings.values import Settings
 
 if TYPE_CHECKING:
-    from harness.changes import Selection
-    from harness.local import LocalServer
+    from harness.gate.changes import Selection
+    from harness.local.server import LocalServer
 
 
 @dataclass(slots=True)
@@ -114,8 +114,8 @@ class RunState:
 
     def start_local(self) -> None:
         """Start the local llama.cpp server and point the run at it (raises ConfigError)."""
-        from harness.local import MODEL_ALIAS, LocalServer, cache_dir, find_model
-        from harness.modelid import model_sha256
+        from harness.local.modelid import model_sha256
+        from harness.local.server import MODEL_ALIAS, LocalServer, cache_dir, find_model
 
         model = find_model()
         if model is not None:
@@ -132,9 +132,9 @@ class RunState:
 
     def engine(self) -> Engine:
         if self._engine is None:
-            from harness.cache import Cache, endpoint_identity
-            from harness.client import Client
-            from harness.retry import RetryPolicy
+            from harness.engine.cache import Cache, endpoint_identity
+            from harness.engine.client import Client
+            from harness.engine.retry import RetryPolicy
 
             settings = self.settings
             if settings.base_url is None:

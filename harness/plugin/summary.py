@@ -10,8 +10,8 @@ from typing import Any
 
 from harness.fileio import dumps, write_atomic
 from harness.models import OUTCOMES
-from harness.report import HEADERS, summary_lines, summary_rows
-from harness.state import RunState
+from harness.plugin.state import RunState
+from harness.reports.terminal import HEADERS, summary_lines, summary_rows
 
 # pytest's exit codes (this module does not import pytest), and the harness's own
 OK, FAILED, INTERRUPTED = 0, 1, 2
@@ -102,9 +102,9 @@ def write_summary(state: RunState, exitstatus: int) -> Path | None:
 def write_baselines(state: RunState, *, interrupted: bool) -> None:
     """--glm-update-baselines / --glm-prune-baselines, at the end of the run. An
     interrupted run writes nothing: a baseline is all of a run or none of it. Every file
-    lands at once or none does (:func:`harness.baseline.update_all`); a Ctrl-C before the
+    lands at once or none does (:func:`harness.gate.baseline.update_all`); a Ctrl-C before the
     renames writes nothing, one during them is honoured once all have landed."""
-    from harness.baseline import plan_updates, update_all
+    from harness.gate.baseline import plan_updates, update_all
 
     if interrupted:
         state.baseline_reports.append("run interrupted; nothing written")
@@ -207,7 +207,7 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
     or inconclusive. It gates the run for sampled answers (more than one sample per case);
     with one sample per case each item is judged on its own (PRODUCT.md's table) and the
     exact McNemar test is reported for information."""
-    from harness.stats import decide
+    from harness.gate.stats import decide
 
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for item in state.items:
@@ -232,7 +232,7 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
 def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
     """Effort levels that differ in the request but neither in pass rate nor in reasoning
     length, measurably (``glm-harness compare --by effort`` on this run's records)."""
-    from harness.compare import CompareError, compare_runs, load_run
+    from harness.gate.compare import CompareError, compare_runs, load_run
 
     levels: dict[tuple[str, str], set[str]] = {}
     for item in state.items:
@@ -272,7 +272,7 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
 
 def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
     """--glm-report FILE.md: the run as Markdown for a PR comment or a step summary."""
-    from harness.markdown import markdown_report
+    from harness.reports.markdown import markdown_report
 
     text = markdown_report(
         state.items,

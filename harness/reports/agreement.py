@@ -26,9 +26,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.compare import CompareError, read_records
 from harness.errors import AgreementError
-from harness.stats import wilson
+from harness.gate.compare import CompareError, read_records
+from harness.gate.stats import wilson
 
 EXIT_OK, EXIT_INVALID = 0, 2
 _WORDS = {True: "pass", False: "fail"}

@@ -5,8 +5,8 @@ PATH; ``scripts/install-browser`` installs Debian's), dumps the DOM of a local p
 a screenshot, reads the PNG with zlib and struct, and counts chart elements and colours.
 Chromium runs with a fresh profile and its background networking, component updates and
 sync off, so it never reaches for the network; the page's own CSP forbids every external
-resource. ``python -m harness.browser RUN`` (``scripts/check-html-report``) writes the report
-of a run, renders it and says whether its charts show.
+resource. ``python -m harness.reports.browser RUN`` (``scripts/check-html-report``)
+writes the report of a run, renders it and says whether its charts show.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def charts_in(dom: str) -> list[Chart]:
 def check_page(binary: str, page: Path, series: Sequence[str]) -> tuple[bool, list[str]]:
     """Render ``page``: does every chart hold marks, and do the colours of ``series`` (the
     APIs, in the report's order) show in a screenshot? Returns (ok, lines to print)."""
-    from harness.svg_charts import styles
+    from harness.reports.svg import styles
 
     charts = charts_in(dump_dom(binary, page))
     lines, ok = [f"DOM: {len(charts)} charts"], bool(charts)
@@ -235,7 +235,7 @@ def check_page(binary: str, page: Path, series: Sequence[str]) -> tuple[bool, li
 def main(argv: Sequence[str] | None = None) -> int:
     """``scripts/check-html-report RUN``: 0 the charts show, 1 they do not, 2 bad run,
     3 no browser (``scripts/install-browser`` installs one)."""
-    from harness.html_report import build_page
+    from harness.reports.html import build_page
 
     parser = argparse.ArgumentParser(prog="check-html-report", description=__doc__)
     parser.add_argument("run", help="run folder, its records.jsonl, or a run id")

@@ -2,7 +2,7 @@
 
 The page holds a summary table per suite x API x effort, two inline SVG charts per suite
 (pass rate against mean reasoning tokens with 95% Wilson intervals; latency box plots per
-effort and API), the effort (and API) comparisons of :mod:`harness.compare`, and the
+effort and API), the effort (and API) comparisons of :mod:`harness.gate.compare`, and the
 samples that did not pass. No script, no external resource: a Content-Security-Policy
 meta forbids everything but inline styles and data: images. Every text from the records
 is escaped. The same records (and summary.json) give the same bytes.
@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from harness import compare, svg_charts
 from harness.fileio import write_atomic
+from harness.gate import compare
+from harness.gate.stats import percentile, wilson
 from harness.models import APIS, EFFORTS
-from harness.report import shorten
-from harness.stats import percentile, wilson
-from harness.svg_charts import el, esc
+from harness.reports import svg as svg_charts
+from harness.reports.svg import el, esc
+from harness.reports.terminal import shorten
 
 EXIT_OK, EXIT_INVALID = 0, 2
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"

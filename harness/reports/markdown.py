@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.models import OUTCOMES
-from harness.report import HEADERS, shorten, summary_rows
+from harness.reports.terminal import HEADERS, shorten, summary_rows
 
 LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; leave room for a wrapper
 DIFF_LINES = 60

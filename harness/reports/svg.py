@@ -12,8 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.report import visible
-from harness.stats import percentile
+from harness.gate.stats import percentile
+from harness.reports.terminal import visible
 
 WIDTH, HEIGHT = 540, 340
 LEFT, RIGHT, TOP, BOTTOM = 64, 24, 40, 52  # plot margins: tick labels, legend, axis labels

@@ -10,9 +10,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from harness.grading import Verdict
+from harness.checks.grading import Verdict
+from harness.gate.stats import percentile, wilson
 from harness.models import EFFORTS, Case, CheckResult, Message
-from harness.stats import percentile, wilson
 
 PROMPT_CHARS = 400
 ANSWER_CHARS = 1200

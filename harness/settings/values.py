@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 from harness.errors import ConfigError
 from harness.models import APIS, EFFORTS, Api
-from harness.retry import DEFAULT_RETRIES
 from harness.secret import Secret
 
 DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
 DEFAULT_TIMEOUT = 180.0  # seconds: Azure ML's request_timeout_ms cap
 DEFAULT_CONCURRENCY = 8
+DEFAULT_RETRIES = 4  # retries of a request after its first attempt
 DEFAULT_MAX_REPLY_MB = 16  # MiB a reply may take, on the wire and decompressed
 
 NO_ENDPOINT = (

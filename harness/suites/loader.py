@@ -8,27 +8,22 @@ one run reports all the mistakes of a file.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from functools import cache
-from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
 
-import jsonschema
-
-from harness.checks import CheckContext, build_check
+from harness.checks.judge import JudgeCheck
+from harness.checks.regexes import SafePattern, UnsafePattern, compile_safe
+from harness.checks.registry import CheckContext, build_check
+from harness.checks.schemas import SchemaRefused, check_sent_schema
 from harness.errors import CheckSpecError, Problem, SuiteError, TemplateError
-from harness.judge import JudgeCheck
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
-from harness.regexes import SafePattern, UnsafePattern, compile_safe
-from harness.schema_errors import problems_from
-from harness.schemas import SchemaRefused, check_sent_schema
-from harness.templates import Templates
-from harness.yamlsource import Located, Path, format_path, read_yaml
+from harness.suites.problems import problems_from, schema_errors
+from harness.suites.source import Located, Path, format_path, read_yaml
+from harness.suites.templates import Templates
 
 PROMPT_KEYS = ("template", "prompt", "messages")
 NUMBER_KEYS = ("threshold", "min_pass_rate")
@@ -41,58 +36,6 @@ DEFAULTS: dict[str, Any] = {
     "min_pass_rate": 1.0,
     "stream": False,
 }
-
-
-@cache
-def suite_schema() -> dict[str, Any]:
-    """The JSON Schema every suite file is validated against."""
-    text = resources.files("harness").joinpath("schema/suite.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-@cache
-def _validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(suite_schema())
-    return cls(suite_schema())
-
-
-@cache
-def _case_validator() -> jsonschema.protocols.Validator:
-    schema = suite_schema()
-    cls = jsonschema.validators.validator_for(schema)
-    return cls({"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/case"})
-
-
-_CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in the schema
-
-
-def schema_errors(data: Any) -> list[jsonschema.ValidationError]:
-    """Every schema error of a suite document. Cases are validated one by one, and a case
-    shaped like one already found valid (same keys and values but for its id and vars,
-    which the schema only requires to be a name and a mapping) is not validated again:
-    suites of thousands of cases generated from one pattern load several times faster."""
-    cases = data.get("cases") if isinstance(data, dict) else None
-    if not isinstance(cases, list) or not cases:
-        return list(_validator().iter_errors(data))
-    errors = list(_validator().iter_errors({**data, "cases": [{"id": "placeholder"}]}))
-    valid_shapes: set[str] = set()
-    for i, case in enumerate(cases):
-        shape = None
-        if isinstance(case, dict) and isinstance(case.get("vars", {}), dict):
-            case_id = case.get("id")
-            if isinstance(case_id, str) and _CASE_ID.match(case_id):
-                shape = json.dumps({**case, "id": "", "vars": {}}, sort_keys=True, default=repr)
-        if shape is not None and shape in valid_shapes:
-            continue
-        found = list(_case_validator().iter_errors(case))
-        for error in found:
-            error.path.appendleft(i)
-            error.path.appendleft("cases")
-        if not found and shape is not None:
-            valid_shapes.add(shape)
-        errors += found
-    return errors
 
 
 def load_suite(

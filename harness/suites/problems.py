@@ -1,15 +1,73 @@
-"""JSON Schema errors on a suite -> one-line problems: where, what, what is allowed."""
+"""The suite JSON Schema (``schema/suite.schema.json``), validation against it, and its errors
+-> one-line problems: where, what, what is allowed."""
 
 from __future__ import annotations
 
 import difflib
+import json
+import re
 from collections.abc import Iterable
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import jsonschema
 
 from harness.errors import Problem
-from harness.yamlsource import Located, Path, format_path
+from harness.suites.source import Located, Path, format_path
+
+
+@cache
+def suite_schema() -> dict[str, Any]:
+    """The JSON Schema every suite file is validated against."""
+    text = resources.files("harness.suites").joinpath("schema/suite.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(suite_schema())
+    return cls(suite_schema())
+
+
+@cache
+def _case_validator() -> jsonschema.protocols.Validator:
+    schema = suite_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    return cls({"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/case"})
+
+
+_CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in the schema
+
+
+def schema_errors(data: Any) -> list[jsonschema.ValidationError]:
+    """Every schema error of a suite document. Cases are validated one by one, and a case
+    shaped like one already found valid (same keys and values but for its id and vars,
+    which the schema only requires to be a name and a mapping) is not validated again:
+    suites of thousands of cases generated from one pattern load several times faster."""
+    cases = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(cases, list) or not cases:
+        return list(_validator().iter_errors(data))
+    errors = list(_validator().iter_errors({**data, "cases": [{"id": "placeholder"}]}))
+    valid_shapes: set[str] = set()
+    for i, case in enumerate(cases):
+        shape = None
+        if isinstance(case, dict) and isinstance(case.get("vars", {}), dict):
+            case_id = case.get("id")
+            if isinstance(case_id, str) and _CASE_ID.match(case_id):
+                shape = json.dumps({**case, "id": "", "vars": {}}, sort_keys=True, default=repr)
+        if shape is not None and shape in valid_shapes:
+            continue
+        found = list(_case_validator().iter_errors(case))
+        for error in found:
+            error.path.appendleft(i)
+            error.path.appendleft("cases")
+        if not found and shape is not None:
+            valid_shapes.add(shape)
+        errors += found
+    return errors
+
 
 _TYPE_NAMES = {
     "string": "a string",

@@ -1,6 +1,6 @@
 """Jinja2 prompts, sandboxed: ``ImmutableSandboxedEnvironment`` (a template cannot change
-the suite's vars either) with bounds on time, loops, numbers and size (:mod:`harness.sandbox`),
-``StrictUndefined``, no autoescape.
+the suite's vars either) with bounds on time, loops, numbers and size
+(:mod:`harness.suites.sandbox`), ``StrictUndefined``, no autoescape.
 
 Templates, partials and schemas resolve under the project's ``evals/`` folder only: no
 absolute paths, no ``..``, no symlink that leads outside. Every file a render reads is
@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 
 from harness.errors import TemplateError
-from harness.sandbox import MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
+from harness.suites.sandbox import MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
 
 
 def resolve_under(root: Path, name: str, what: str = "file") -> Path:

@@ -2,7 +2,7 @@
 
 Needs chromium-headless-shell or chromium (``scripts/install-browser``, which ``make test``
 runs; ``GLM_CHROMIUM`` picks a binary). Without one these tests skip, except in CI
-(``CI=true``), where they fail. Chromium runs without network (see harness/browser.py).
+(``CI=true``), where they fail. Chromium runs without network (see harness/reports/browser.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import browser, html_report, svg_charts
+from harness.reports import browser
+from harness.reports import html as html_report
+from harness.reports import svg as svg_charts
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.records import RecordWriter
+from harness.gate.records import RecordWriter
 from tests.server.app import Rule, ScriptedServer
 
 

@@ -1,4 +1,4 @@
-"""harness.client against the scripted vLLM-like server, over real sockets, both APIs."""
+"""harness.engine.client against the scripted vLLM-like server, over real sockets, both APIs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import Client, build_request
+from harness.engine.client import Client, build_request
 from harness.errors import AuthError
 from harness.models import Api, Completion, Message, Request, StructuredOutput, Usage
 from tests.server.app import Rule, ScriptedServer

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from harness import doctor
-from harness.local import free_port
+from harness.doctor import command as doctor
+from harness.engine.requests import build_request
+from harness.local.server import free_port
 from harness.models import Message
-from harness.requests import build_request
 from tests.server.app import DEFAULT_MODEL, Fault, Rule, ScriptedServer, vllm_openapi
 
 THINKING = Rule(".", answer="OK", reasoning="The user wants the word OK.")

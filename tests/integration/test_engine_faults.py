@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.client import Client, build_request
-from harness.engine import Engine
+from harness.engine.client import Client, build_request
+from harness.engine.retry import RetryPolicy
+from harness.engine.runner import Engine
 from harness.errors import AuthError
 from harness.models import Completion, Message, Request
-from harness.retry import RetryPolicy
 from tests.server.app import Fault, Rule, ScriptedServer
 
 FAST = RetryPolicy(retries=3, base_delay=0.01, max_delay=0.05, retry_after_cap=0.3)

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import harness.client
-from harness.client import Attempt, Client, build_request
+import harness.engine.client
+from harness.engine.client import Attempt, Client, build_request
 from harness.models import Message
 from harness.secret import Secret
 from tests.server.hostile import HostileServer, Seen, chat_body, chunked, reply
@@ -88,7 +88,7 @@ def test_a_failure_inside_the_client_is_an_error_completion_not_a_traceback(
     def broken(*args: object, **kwargs: object) -> None:
         raise OverflowError(f"something unforeseen near {value}")
 
-    monkeypatch.setattr(harness.client, "parse_response", broken)
+    monkeypatch.setattr(harness.engine.client, "parse_response", broken)
     with HostileServer(lambda seen: reply(chat_body("fine"))) as server:
         done = attempt(server.url, value)
     assert not done.retryable
@@ -121,7 +121,7 @@ def test_doctor_shows_no_piece_of_a_token_echoed_escaped_or_cut(
     200-character error snippet: doctor's screen (text and JSON) shows no piece of it."""
     import argparse
 
-    from harness import doctor
+    from harness.doctor import command as doctor
 
     value = token()
     escaped = json.dumps(f"Bearer {value}").replace("/", "\\/")[1:-1]

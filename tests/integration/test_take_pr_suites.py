@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from harness.changes import changed_files
+from harness.gate.changes import changed_files
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "take-pr-suites"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.local import INSTALL_HINT, LocalServer, find_binary, find_model
+from harness.local.server import INSTALL_HINT, LocalServer, find_binary, find_model
 
 
 @pytest.fixture(scope="session")

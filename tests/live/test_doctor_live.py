@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from harness import doctor
-from harness.doctor_report import render_text
-from harness.local import MODEL_ALIAS, LocalServer
+from harness.doctor import command as doctor
+from harness.doctor.report import render_text
+from harness.local.server import MODEL_ALIAS, LocalServer
 
 pytestmark = pytest.mark.live
 

@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from harness.client import Client, build_request
-from harness.local import MODEL_ALIAS, LocalServer
+from harness.engine.client import Client, build_request
+from harness.local.server import MODEL_ALIAS, LocalServer
 from harness.models import Completion, Message, Request
 
 pytestmark = pytest.mark.live

@@ -195,10 +195,10 @@ def test_a_retry_after_date_beyond_the_calendar_is_capped_and_retried(
         waits.append(delay)
         await real_sleep(0)
 
-    import harness.engine
+    import harness.engine.runner
 
     fake = types.SimpleNamespace(**{**vars(asyncio), "sleep": sleep})
-    monkeypatch.setattr(harness.engine, "asyncio", fake)
+    monkeypatch.setattr(harness.engine.runner, "asyncio", fake)
     with HostileServer(script) as server:
         result = run(project, server, "-vv", "--showlocals", "--tb=long", "--junitxml=j.xml")
     result.assert_outcomes(passed=2)
@@ -316,11 +316,11 @@ def test_the_writers_mask_the_token_even_when_the_client_let_it_through(
     """Defence in depth: with the client's own scrub switched off, every file and line the
     harness writes (records, cache, baselines, summary, the Markdown report, JUnit XML,
     failure reports, the end-of-run summary) still masks the token."""
-    import harness.client
+    import harness.engine.client
     from harness.secret import Secret
 
-    monkeypatch.setattr(harness.client.Client, "_scrub", lambda self, text: text)
-    monkeypatch.setattr(harness.client.Client, "_scrubbed", lambda self, done: done)
+    monkeypatch.setattr(harness.engine.client.Client, "_scrub", lambda self, text: text)
+    monkeypatch.setattr(harness.engine.client.Client, "_scrubbed", lambda self, done: done)
     monkeypatch.setattr(Secret, "scrub_bytes", lambda self, data: data)
     echoed = encodings(token)["json-slash"]
     answer = f'{{"choices":[{{"index":0,"message":{{"role":"assistant","content":"fine {echoed}"}},"finish_reason":"stop"}}]}}'

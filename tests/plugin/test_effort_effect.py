@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness import browser
 from harness.cli import main
+from harness.reports import browser
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 

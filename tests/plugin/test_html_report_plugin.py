@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from harness import html_report
-from harness.compare import IGNORED
+from harness.gate.compare import IGNORED
+from harness.reports import html as html_report
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 

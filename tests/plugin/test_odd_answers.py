@@ -22,7 +22,7 @@ from typing import Any
 import httpcore  # noqa: F401  (kept for the session: see test_fault_matrix.py)
 import pytest
 
-from harness.records import RECORD_TEXT_CAP, capped
+from harness.gate.records import RECORD_TEXT_CAP, capped
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 

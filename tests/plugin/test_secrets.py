@@ -19,9 +19,9 @@ import httpcore  # noqa: F401  (kept for the session: see test_fault_matrix.py)
 import httpx
 import pytest
 
-from harness.client import Client
-from harness.settings import Settings
-from harness.state import RunState
+from harness.engine.client import Client
+from harness.plugin.state import RunState
+from harness.settings.values import Settings
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 

@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import harness.checks as checks_module
-from harness.checks import CHECKS, CheckContext, build_check
-from harness.checks_text import SCORERS
+import harness.checks.registry as checks_module
+from harness.checks.registry import CHECKS, CheckContext, build_check
+from harness.checks.text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
 from harness.models import CheckResult, Completion, Subject, Usage
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from harness.errors import SuiteError
 from harness.models import EFFORTS, Suite
-from harness.suite import load_suite
+from harness.suites.loader import load_suite
 
 from .test_check_properties import ANY_TEXT, CHECK_SPECS, JSONISH, PATTERNS, leaf_specs
 

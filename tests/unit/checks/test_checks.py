@@ -12,11 +12,11 @@ import pytest
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
 
-from harness.checks import CHECKS, CheckContext, build_check
-from harness.checks_data import find_numbers
-from harness.checks_text import SCORERS
+from harness.checks.data import find_numbers
+from harness.checks.grading import grade
+from harness.checks.registry import CHECKS, CheckContext, build_check
+from harness.checks.text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
-from harness.grading import grade
 from harness.models import BoundCheck, Case, CheckResult, Completion, Message, Subject, Usage
 
 PERSON = {

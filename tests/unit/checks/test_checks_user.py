@@ -15,8 +15,8 @@ import pytest
 import rapidfuzz
 
 import harness
-from harness.checks import CheckContext, build_check
-from harness.checks_user import DETAIL_CHARS
+from harness.checks.registry import CheckContext, build_check
+from harness.checks.user import DETAIL_CHARS
 from harness.errors import CheckSpecError, TemplateError
 from harness.models import CheckResult, Completion, Subject, Usage
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CheckContext, build_check
+from harness.checks.grading import grade, verdict
+from harness.checks.regexes import compile_safe
+from harness.checks.registry import CheckContext, build_check
 from harness.errors import TemplateError
-from harness.grading import grade, verdict
 from harness.models import (
     BoundCheck,
     Case,
@@ -21,7 +22,6 @@ from harness.models import (
     Subject,
     Usage,
 )
-from harness.regexes import compile_safe
 
 
 def no_schema(name: str) -> Mapping[str, Any]:

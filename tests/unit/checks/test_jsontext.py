@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.jsontext import (
+from harness.checks.jsontext import (
     MAX_DEPTH,
     NestingTooDeep,
     as_text,

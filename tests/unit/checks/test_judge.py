@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CheckContext, build_check
+from harness.checks.grading import grade
+from harness.checks.judge import JudgeCheck, collect, parse_verdict
+from harness.checks.registry import CheckContext, build_check
 from harness.errors import CheckSpecError, SuiteError
-from harness.grading import grade
-from harness.judge import JudgeCheck, collect, parse_verdict
-from harness.judging import judge_request, question_of
 from harness.models import Completion, Judged, Message, Subject, Usage
-from harness.settings import JudgeSettings, Settings
-from harness.suite import load_suite
+from harness.plugin.judging import judge_request, question_of
+from harness.settings.values import JudgeSettings, Settings
+from harness.suites.loader import load_suite
 
 CTX = CheckContext(load_schema=lambda name: {})
 

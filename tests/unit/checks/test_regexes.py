@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness.regexes import MAX_PATTERN, MAX_PROGRAM, UnsafePattern, compile_safe
+from harness.checks.regexes import MAX_PATTERN, MAX_PROGRAM, UnsafePattern, compile_safe
 
 ATTACKS = [  # issue 12, item 6: each backtracks for seconds or more in Python's re
     r"(a+){1,100}b",

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from harness import schemas
-from harness.checks import CheckContext, build_check
+from harness.checks import schemas
+from harness.checks.registry import CheckContext, build_check
 from harness.errors import CheckSpecError
 from harness.models import Check, Completion, Subject, Usage
-from harness.templates import Templates
+from harness.suites.templates import Templates
 
 
 class Trap:

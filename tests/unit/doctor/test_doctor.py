@@ -1,4 +1,4 @@
-"""harness.openapi_fields, harness.doctor_report and doctor's options: no sockets."""
+"""harness.doctor.openapi, harness.doctor.report and doctor's options: no sockets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness import doctor
-from harness.doctor_report import (
+from harness.doctor import command as doctor
+from harness.doctor.openapi import FieldReport, check_fields, request_schema, sent_fields
+from harness.doctor.report import (
     Report,
     Step,
     chat_reasoning,
@@ -20,7 +21,6 @@ from harness.doctor_report import (
     responses_reasoning,
     snippet,
 )
-from harness.openapi_fields import FieldReport, check_fields, request_schema, sent_fields
 from harness.secret import Secret
 from tests.server.app import vllm_openapi
 

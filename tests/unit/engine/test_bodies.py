@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from harness.bodies import BadEncoding, BodyReader, LineSplitter, ReplyTooLarge
+from harness.engine.bodies import BadEncoding, BodyReader, LineSplitter, ReplyTooLarge
 
 CAP = 1 << 20
 

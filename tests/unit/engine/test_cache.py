@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.cache import VERSION, Cache, cache_key, endpoint_identity
+from harness.engine.cache import VERSION, Cache, cache_key, endpoint_identity
 from harness.models import Completion, Request, Usage
 
 ENDPOINT = "http://127.0.0.1:8000/v1"
@@ -345,7 +345,7 @@ def test_an_entry_that_cannot_be_written_is_counted_not_raised(
     def full(path: Path, text: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("harness.cache.write_atomic", full)
+    monkeypatch.setattr("harness.engine.cache.write_atomic", full)
     cache = Cache(tmp_path, "use")
     cache.put(cache_key(ENDPOINT, REQUEST, 0), REQUEST, GOOD)
     cache.put(cache_key(ENDPOINT, REQUEST, 1), REQUEST, GOOD)

@@ -1,4 +1,4 @@
-"""harness.client / harness.requests: request bodies, reply parsing, the HTTP client."""
+"""harness.engine.client / harness.engine.requests: request bodies, reply parsing, the HTTP client."""
 
 # Table rows stay one case a line (`# fmt: skip`), so some lines run past 100 columns.
 
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import Client, build_request, error_message, parse_response
+from harness.engine.client import Client, build_request, error_message, parse_response
 from harness.errors import AuthError, ConfigError
 from harness.models import Api, Completion, Message, Request, StructuredOutput, Usage
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cache import Cache
-from harness.client import Attempt
-from harness.engine import Engine
+from harness.engine.cache import Cache
+from harness.engine.client import Attempt
+from harness.engine.runner import Engine
 from harness.errors import AuthError
 from harness.models import Completion, Request, Usage
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from harness.limiter import AdaptiveLimit
+from harness.engine.limiter import AdaptiveLimit
 
 
 async def settle(turns: int = 20) -> None:

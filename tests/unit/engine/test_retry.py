@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from harness.retry import AZURE_STATUS_HEADER, RetryPolicy, parse_retry_after, should_retry
+from harness.engine.retry import AZURE_STATUS_HEADER, RetryPolicy, parse_retry_after, should_retry
 
 # --- should_retry -----------------------------------------------------------------------
 
@@ -143,7 +143,7 @@ def test_delay_backoff_within_jitter_bounds(attempt: int) -> None:
 def test_delay_grows_until_cap(
     monkeypatch: pytest.MonkeyPatch, jitter: float, factor: float
 ) -> None:
-    monkeypatch.setattr("harness.retry.random.random", lambda: jitter)
+    monkeypatch.setattr("harness.engine.retry.random.random", lambda: jitter)
     policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
     delays = [policy.delay(attempt, None) for attempt in range(1, 9)]
     expected = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]

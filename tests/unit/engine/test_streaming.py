@@ -1,4 +1,4 @@
-"""harness.streaming: SSE transcripts of both APIs -> Completion; the Client's stream path."""
+"""harness.engine.streaming: SSE transcripts of both APIs -> Completion; the Client's stream path."""
 
 # Table rows stay one case a line (`# fmt: skip`), so some lines run past 100 columns.
 
@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.client import Attempt, Client, build_request, parse_response
+from harness.engine.client import Attempt, Client, build_request, parse_response
+from harness.engine.streaming import StreamParser, is_stream
 from harness.errors import AuthError
 from harness.models import Api, Completion, Message, Request, Usage
-from harness.streaming import StreamParser, is_stream
 
 M = "zai-org/GLM-4.7-Flash"
 U = Usage(12, 85, None)

@@ -1,4 +1,4 @@
-"""harness.baseline updates: merged under the lock into what is there now, the local
+"""harness.gate.baseline updates: merged under the lock into what is there now, the local
 model file's hash recorded and compared."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness.baseline import MAX_BASELINE_BYTES, BaselineFile, Planned, update_all
-from harness.settings import Settings
-from harness.state import RunState
+from harness.gate.baseline import MAX_BASELINE_BYTES, BaselineFile, Planned, update_all
+from harness.plugin.state import RunState
+from harness.settings.values import Settings
 
 
 def entry(case: str, answer: str = "4", **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""harness.changes against real git repositories built in tmp_path.
+"""harness.gate.changes against real git repositories built in tmp_path.
 
 One project is committed once per module (tag ``base``); each test works on a copy of it.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.changes import Selection, changed_files, describe, select, suite_dependencies
 from harness.errors import ConfigError
+from harness.gate.changes import Selection, changed_files, describe, select, suite_dependencies
 
 GIT_ENV = {
     **os.environ,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.compare import (
+from harness.gate.compare import (
     IGNORED,
     SAME,
     CompareError,
@@ -18,8 +18,8 @@ from harness.compare import (
     read_records,
     render,
 )
+from harness.gate.records import RecordWriter, sample_record
 from harness.models import Completion, Outcome, Request, SampleResult, Usage
-from harness.records import RecordWriter, sample_record
 
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 
@@ -37,7 +37,7 @@ def rec(
     sample: int = 0,
     suite: str = "s",
 ) -> dict[str, Any]:
-    """One records.jsonl line, as harness.records.sample_record writes it."""
+    """One records.jsonl line, as harness.gate.records.sample_record writes it."""
     body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": case}]}
     if effort != "default":
         body["reasoning_effort"] = effort

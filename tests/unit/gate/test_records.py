@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
-from harness import fileio, records
+from harness import fileio
 from harness.fileio import dumps, write_atomic
+from harness.gate import records
+from harness.gate.records import RecordWriter, new_run_id, sample_record
 from harness.models import CheckResult, Completion, Request, SampleResult, Usage
-from harness.records import RecordWriter, new_run_id, sample_record
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LINE_SIZE = 20_000  # bytes of padding a line: far above PIPE_BUF and one page
 LINES_EACH = 200
 
@@ -129,7 +130,7 @@ WORKER = """
 import os, sys, time
 from pathlib import Path
 
-import harness.records as records
+import harness.gate.records as records
 
 path, worker, lines, size, chunk = sys.argv[1], *map(int, sys.argv[2:])
 if chunk:
@@ -466,7 +467,7 @@ def test_dumps_is_stable(data: Any, text: str) -> None:
 
 
 class FillingOs:
-    """``os`` for harness.records on a disk with ``room`` bytes left: a write that does
+    """``os`` for harness.gate.records on a disk with ``room`` bytes left: a write that does
     not fit writes what fits (a short write), the next one fails with ENOSPC."""
 
     def __init__(self, room: int) -> None:

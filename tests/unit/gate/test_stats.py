@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import pytest
 
-from harness import stats
-from harness.stats import (
+from harness.gate import stats
+from harness.gate.stats import (
     decide,
     mcnemar_exact,
     mcnemar_one_sided,

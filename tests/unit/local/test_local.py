@@ -1,4 +1,4 @@
-"""harness.local: cache paths, finding the binary and model, running a (fake) llama-server."""
+"""harness.local.server: cache paths, finding the binary and model, running a (fake) llama-server."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness import local
 from harness.errors import ConfigError
-from harness.local import LocalServer, cache_dir, find_binary, find_model
+from harness.local import server as local
+from harness.local.server import LocalServer, cache_dir, find_binary, find_model
 
 # A stand-in for llama-server: serves GET /health on --port, 503 ("loading") for a moment
 # then 200. FAKE_MODE=exit fails at start-up, never stays 503, ignore-term ignores SIGTERM.
@@ -261,7 +261,7 @@ def test_port_in_use() -> None:
 
 PARENT = """\
 import os, signal, sys
-from harness.local import LocalServer
+from harness.local.server import LocalServer
 server = LocalServer().start()
 print(server.pid, flush=True)
 if sys.argv[1] == "sigkill":
@@ -286,7 +286,7 @@ def test_server_dies_with_its_parent(how: str) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(Path(local.__file__).parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(Path(local.__file__).parents[2])},
         check=False,
     )
     expected = -signal.SIGKILL if how == "sigkill" else 0

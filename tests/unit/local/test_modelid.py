@@ -1,4 +1,4 @@
-"""harness.modelid: a local model file's sha256, memoised by path, size and times."""
+"""harness.local.modelid: a local model file's sha256, memoised by path, size and times."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import modelid
-from harness.modelid import MEMO_FILE, model_sha256
+from harness.local import modelid
+from harness.local.modelid import MEMO_FILE, model_sha256
 
 
 @pytest.fixture

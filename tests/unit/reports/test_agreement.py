@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.agreement import cohen_kappa, measure
 from harness.cli import main
+from harness.reports.agreement import cohen_kappa, measure
 
 
 def write_lines(path: Path, items: list[Any]) -> Path:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness import html_report, svg_charts
-from harness.compare import IGNORED
+from harness.gate.compare import IGNORED
+from harness.reports import html as html_report
+from harness.reports import svg as svg_charts
 
 PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 HOSTILE = "<script>alert(1)</script>"
@@ -24,7 +25,7 @@ def rec(
     reasoning_tokens: int | None = 100, reasoning: str = "", output_tokens: int | None = 50,
     latency: float = 1000.0, suite: str = "s", answer: str = "42",
 ) -> dict[str, Any]:  # fmt: skip
-    """One records.jsonl line, shaped as harness.records.sample_record writes it."""
+    """One records.jsonl line, shaped as harness.gate.records.sample_record writes it."""
     body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": case}]}
     body["reasoning_effort"] = effort
     return {

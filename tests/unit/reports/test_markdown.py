@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.markdown import DIFF_LINES, LIMIT, markdown_report, safe_endpoint
-from harness.report import HEADERS
+from harness.reports.markdown import DIFF_LINES, LIMIT, markdown_report, safe_endpoint
+from harness.reports.terminal import HEADERS
 
 
 def item(

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CheckContext, build_check
+from harness.checks.grading import grade, verdict
+from harness.checks.registry import CheckContext, build_check
 from harness.errors import TemplateError
-from harness.grading import grade, verdict
 from harness.models import BoundCheck, Case, CheckResult, Completion, Message, Usage
-from harness.report import (
+from harness.reports.terminal import (
     ANSWER_CHARS,
     HEADERS,
     PROMPT_CHARS,
@@ -355,6 +355,6 @@ def test_check_lines_show_the_observed_value(observed: Any, shown: str) -> None:
 def test_reasoning_tokens_are_estimated_and_marked_when_not_reported(
     recs: list[dict[str, list[int]]], cell: str
 ) -> None:
-    from harness.report import reasoning_cell
+    from harness.reports.terminal import reasoning_cell
 
     assert reasoning_cell(recs) == cell

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.inifile import lines, read_ini
+from harness.settings.inifile import lines, read_ini
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.models import APIS, EFFORTS
-from harness.settings import (
+from harness.settings.values import (
     Settings,
     first,
     parse_apis,

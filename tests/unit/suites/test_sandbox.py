@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import sandbox
 from harness.errors import TemplateError
-from harness.templates import Templates, read_evals_file
+from harness.suites import sandbox
+from harness.suites.templates import Templates, read_evals_file
 
 # fmt: off
 ATTACKS = [
@@ -117,5 +117,5 @@ def test_a_template_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) ->
     evals = tmp_path / "evals"
     evals.mkdir()
     os.mkfifo(evals / "p.j2")
-    with pytest.raises(TemplateError, match="'p.j2' is not a regular file; refused"):
+    with pytest.raises(TemplateError, match=r"'p\.j2' is not a regular file; refused"):
         read_evals_file(evals / "p.j2", "template")

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from harness.checks.regexes import SafePattern
 from harness.errors import SuiteError
 from harness.models import Case, Message, Suite
-from harness.regexes import SafePattern
-from harness.suite import load_suite
+from harness.suites.loader import load_suite
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from harness.errors import Problem
-from harness.yamlsource import MAX_BYTES, MAX_NODES, Path, format_path, load_yaml
+from harness.suites.source import MAX_BYTES, MAX_NODES, Path, format_path, load_yaml
 
 SUITE = """\
 name: demo

@@ -1,0 +1,14 @@
+"""Checks: the registry (name -> factory(**params) -> check(answer) -> result), the check
+families, and grading.
+
+- ``registry``: every check by name, the shorthand forms, and ``build_check``;
+- ``base``: what the families share (the check context, pointers, short values);
+- ``text``, ``data``, ``run``, ``user``, ``judge``: the families (strings and regexes; JSON,
+  numbers and schemas; finish, latency and tokens; a project's own ``python`` functions;
+  a model as judge);
+- ``regexes`` (RE2, linear time), ``schemas`` (``$ref`` s resolved under ``evals/`` only),
+  ``jsontext`` (JSON found in prose, bounded): what the families run on hostile answers;
+- ``grading``: one completion -> a graded sample; samples -> the verdict of an item.
+
+May import: the ground floor only. (A judge's requests are sent by ``plugin.judging``.)
+"""

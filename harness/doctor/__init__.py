@@ -1,0 +1,9 @@
+"""``glm-harness doctor``: is an endpoint ready for a run?
+
+- ``command``: the subcommand, its steps in order and its exit code;
+- ``probes``: the GET probes (reach, auth and model, ``/openapi.json``);
+- ``openapi``: which fields the harness sends the server's OpenAPI document declares;
+- ``report``: the one-screen verdict, as text or JSON, scrubbed of the token.
+
+May import: the ground floor, ``settings``, ``engine`` and ``local``.
+"""

@@ -1,0 +1,14 @@
+"""The request engine: a request goes out, a completion comes back.
+
+- ``requests``: the request body per API and effort (pure);
+- ``client``: one HTTP attempt with httpx, within a deadline and a reply size cap, the
+  token scrubbed from every reply; ``bodies``: reading reply bodies within that cap;
+- ``parse`` and ``streaming``: vLLM's replies of both APIs (whole, or server-sent events)
+  -> one :class:`~harness.models.Completion` (pure);
+- ``retry``: when to retry and how long to wait; ``limiter``: adaptive concurrency;
+  ``cache``: the answer cache; ``workers``: the grading threads;
+- ``runner``: the :class:`Engine`, one asyncio loop in a thread that schedules every
+  request, retries it, caches it and hands it to its callback.
+
+May import: the ground floor and ``settings``.
+"""

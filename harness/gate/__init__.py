@@ -1,0 +1,11 @@
+"""The gate: what a run's results mean against what was known.
+
+- ``baseline``: baseline files (read bounded, updated under a lock, all at once) and each
+  item's change against its entry;
+- ``stats``: Wilson, Newcombe, exact McNemar, sign-flip and bootstrap, three-state decisions;
+- ``compare``: runs or groups of a run compared with those statistics;
+- ``changes``: which suites a git change touches (``--glm-changed-since``);
+- ``records``: the run records (``records.jsonl``), written whole lines or not at all.
+
+May import: the ground floor, ``checks`` and ``suites``.
+"""

@@ -1,0 +1,198 @@
+"""The --glm-* options, their ini twins, and the run's settings resolved from them, the
+environment and the ini file (once, at configure time). Cheap to import: the harness's
+own modules are imported inside the functions."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.settings.values import Settings
+
+# option, ini twin (or None), help
+OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("--glm-base-url", "glm_base_url", {"help": "endpoint base URL (else GLM_BASE_URL, ini)"}),
+    (
+        "--glm-model",
+        "glm_model",
+        {"help": "model sent in requests (else GLM_MODEL, ini, GLM-4.7-Flash)"},
+    ),
+    ("--glm-api", "glm_api", {"help": "override the suites' APIs: chat,responses"}),
+    (
+        "--glm-effort",
+        "glm_effort",
+        {"help": "override the suites' efforts: default,none,...,xhigh"},
+    ),
+    ("--glm-samples", None, {"type": int, "help": "override the samples per case"}),
+    (
+        "--glm-concurrency",
+        "glm_concurrency",
+        {"type": int, "help": "requests in flight (default 8)"},
+    ),
+    (
+        "--glm-timeout",
+        "glm_timeout",
+        {"type": float, "help": "deadline in seconds for each attempt, streams included (180)"},
+    ),
+    (
+        "--glm-max-reply-mb",
+        "glm_max_reply_mb",
+        {"type": float, "help": "largest reply in MiB, on the wire and decompressed (16)"},
+    ),
+    ("--glm-retries", "glm_retries", {"type": int, "help": "retries per request (default 4)"}),
+    ("--glm-cache", "glm_cache", {"help": "answer cache: use (default), refresh, off, only"}),
+    ("--glm-results", "glm_results", {"help": "results folder (default results/)"}),
+    (
+        "--glm-judge-base-url",
+        "glm_judge_base_url",
+        {"help": "judge endpoint (else GLM_JUDGE_BASE_URL, ini; default: the run's endpoint)"},
+    ),
+    (
+        "--glm-judge-model",
+        "glm_judge_model",
+        {"help": "judge model (else GLM_JUDGE_MODEL, ini; default: the run's model)"},
+    ),
+    (
+        "--glm-judge-effort",
+        "glm_judge_effort",
+        {"help": "judge reasoning effort: default (no field), none, ..., xhigh"},
+    ),
+    ("--glm-judge-api", "glm_judge_api", {"help": "judge API: chat (default) or responses"}),
+    ("--glm-changed-since", None, {"help": "run only suites whose files changed since GITREF"}),
+    ("--glm-report", None, {"help": "write a Markdown report (PR comment, step summary)"}),
+]
+INI_DEFAULTS = {
+    "glm_concurrency": "8",
+    "glm_timeout": "180",
+    "glm_max_reply_mb": "16",
+    "glm_retries": "4",
+    "glm_cache": "use",
+    "glm_results": "results",
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the --glm-* options and their ini twins."""
+    group = parser.getgroup("glm-harness", "glm-harness: evaluate prompts against a model endpoint")
+    group.addoption(
+        "--glm-suite",
+        action="store_true",
+        default=False,
+        help="collect and run the YAML suites (default: every suite under suites/)",
+    )
+    group.addoption(
+        "--glm-local",
+        action="store_true",
+        default=False,
+        help="start the local llama.cpp model server and run against it",
+    )
+    group.addoption(
+        "--glm-stream",
+        action="store_true",
+        default=False,
+        help="stream every request (SSE) and record time to first token",
+    )
+    group.addoption(
+        "--glm-update-baselines",
+        action="store_true",
+        default=False,
+        help="write the selected items' results as their new baselines",
+    )
+    group.addoption(
+        "--glm-prune-baselines",
+        action="store_true",
+        default=False,
+        help="remove baseline entries whose case x api x effort no longer exists",
+    )
+    for flag, ini, extra in OPTIONS:
+        group.addoption(flag, default=None, **extra)
+        if ini is not None:
+            parser.addini(ini, extra["help"], default=INI_DEFAULTS.get(ini, ""))
+    parser.addini(
+        "glm_headers",
+        "extra request headers, one 'Name: value' a line",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("glm_suites_dir", "folder of suites, relative to rootdir", default="suites")
+    parser.addini("glm_evals_dir", "templates and schemas, relative to rootdir", default="evals")
+
+
+def option_value(config: pytest.Config, name: str) -> str:
+    """An option's value, else its ini twin's."""
+    value = config.getoption(name)
+    return str(config.getini(name) if value is None else value).strip()
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """The run's settings: each option, else its environment variable, else the ini."""
+    from harness.engine.cache import MODES
+    from harness.errors import ConfigError
+    from harness.settings import values as s
+
+    def number(name: str, kind: type[int] | type[float], minimum: float) -> Any:
+        text = option_value(config, name)
+        try:
+            found = kind(text)
+        except ValueError:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: expected a number, got {text!r}"
+            ) from None
+        if found < minimum:
+            raise ConfigError(
+                f"--{name.replace('_', '-')}: must be at least {minimum:g}, got {text}"
+            )
+        return found
+
+    samples = config.getoption("glm_samples")
+    if samples is not None and samples < 1:
+        raise ConfigError(f"--glm-samples: must be at least 1, got {samples}")
+    cache = option_value(config, "glm_cache")
+    if cache not in MODES:
+        raise ConfigError(f"--glm-cache: {cache!r} not allowed (allowed: {', '.join(MODES)})")
+    env = os.environ.get
+    return s.Settings(
+        base_url=s.first(config.getoption("glm_base_url"), env("GLM_BASE_URL"),
+                         str(config.getini("glm_base_url"))),
+        model=s.first(config.getoption("glm_model"), env("GLM_MODEL"),
+                      str(config.getini("glm_model"))) or s.DEFAULT_MODEL,
+        api_key=s.api_key_from_env(),
+        headers=s.parse_headers(list(config.getini("glm_headers"))),
+        timeout=number("glm_timeout", float, 0.001),
+        max_reply_mb=number("glm_max_reply_mb", float, 0.001),
+        concurrency=number("glm_concurrency", int, 1),
+        retries=number("glm_retries", int, 0),
+        cache_mode=cache,
+        apis=s.parse_apis(option_value(config, "glm_api")),
+        efforts=s.parse_efforts(option_value(config, "glm_effort")),
+        samples=samples,
+        stream=bool(config.getoption("glm_stream")),
+        judge=_judge_settings(config),
+    )  # fmt: skip
+
+
+def _judge_settings(config: pytest.Config) -> Any:
+    from harness.errors import ConfigError
+    from harness.models import APIS, EFFORTS
+    from harness.settings import values as s
+
+    def pick(name: str, variable: str) -> str | None:
+        return s.first(config.getoption(name), os.environ.get(variable), str(config.getini(name)))
+
+    def one(name: str, allowed: tuple[str, ...], default: str) -> str:
+        option = f"--{name.replace('_', '-')}"
+        found = s.parse_list(option_value(config, name), allowed, option) or (default,)
+        if len(found) > 1:
+            raise ConfigError(f"{option}: give one value, not {', '.join(found)}")
+        return found[0]
+
+    return s.JudgeSettings(
+        base_url=pick("glm_judge_base_url", "GLM_JUDGE_BASE_URL"),
+        model=pick("glm_judge_model", "GLM_JUDGE_MODEL"),
+        api_key=s.api_key_from_env("GLM_JUDGE_API_KEY"),
+        effort=one("glm_judge_effort", EFFORTS, "default"),
+        api="responses" if one("glm_judge_api", APIS, "chat") == "responses" else "chat",
+    )
