@@ -4,6 +4,12 @@ Every path that reads a suite goes through :func:`read_yaml` (collection, ``vali
 ``--glm-changed-since``), so the limits below hold everywhere: a file over ``MAX_BYTES`` is
 refused before it is read whole, an alias bomb past ``MAX_NODES`` before it is expanded.
 
+Scalars are read as YAML 1.2's core schema, as promptfoo's js-yaml reads them, not as
+PyYAML's YAML 1.1: ``yes``/``no``/``on``/``off``/``y``/``n``, sexagesimal ``12:30``, dates,
+``1_000`` and ``0b101`` stay strings; ``true``/``false`` (also ``True``, ``TRUE``...), ints
+(``12``, ``0o14``, ``0xC``), floats (``1.5``, ``1e3``, ``.inf``, ``.nan``) and null (``~``,
+``null``, empty) are what 1.2 says. ``<<`` merge keys still merge.
+
 Lines are 1-based. ``lines[path]`` is the line of the value at ``path`` (a tuple of keys and
 indices); ``key_lines[path]`` the line of the mapping key that ends ``path``. Duplicate
 keys, which PyYAML silently overwrites, are reported as problems.
@@ -12,6 +18,7 @@ keys, which PyYAML silently overwrites, are reported as problems.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
@@ -23,14 +30,75 @@ from harness.errors import Problem
 
 Path = tuple[str | int, ...]
 
-# libyaml's parser when PyYAML was built with it (several times faster), else pure Python;
-# both give the same nodes and marks.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 MAX_BYTES = 2_000_000
 MAX_NODES = 200_000
 MAX_INT_DIGITS = 4_000  # below Python's limit on int <-> str conversions (4,300 digits)
 _INT_LIMIT = 10**MAX_INT_DIGITS
+
+# YAML 1.2.2, 10.3 "Core Schema": the plain scalars that are not strings.
+_TAG = "tag:yaml.org,2002:"
+_NULL = re.compile(r"(?:~|null|Null|NULL|)\Z")
+_BOOL = re.compile(r"(?:true|True|TRUE|false|False|FALSE)\Z")
+_INT = re.compile(r"(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z")
+_FLOAT = re.compile(
+    r"(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
+)
+_MERGE = re.compile(r"<<\Z")
+
+
+def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
+    text = loader.construct_scalar(node)
+    if not _BOOL.match(text):
+        raise ValueError(f"{text!r} is not a boolean (YAML 1.2: true or false)")
+    return text[0] in "tT"
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if not _INT.match(text):
+        raise ValueError(f"{text!r} is not an integer (YAML 1.2: 12, 0o14 or 0xC)")
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    if len(text.lstrip("+-")) > MAX_INT_DIGITS:
+        raise ValueError(f"integer of more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> float:
+    text = loader.construct_scalar(node)
+    if not _FLOAT.match(text) and not _INT.match(text):  # `!!float 1` is 1.0
+        raise ValueError(f"{text!r} is not a number (YAML 1.2: 1.5, 1e3, .inf or .nan)")
+    if text.startswith(("0o", "0x")):
+        return float(_construct_int(loader, node))
+    return float(text.lower().replace(".inf", "inf").replace(".nan", "nan"))
+
+
+# libyaml's parser when PyYAML was built with it (several times faster), else pure Python;
+# both give the same nodes and marks, and both ask the Python resolver for each plain
+# scalar's tag, so the class attributes below apply to either.
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """The safe loader with YAML 1.2 core schema resolvers (and ``<<`` merges)."""
+
+    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
+    yaml_constructors = dict(_Base.yaml_constructors)
+
+
+for _tag, _pattern, _first in (
+    ("bool", _BOOL, "tTfF"),
+    ("int", _INT, "-+0123456789"),
+    ("float", _FLOAT, "-+.0123456789"),
+    ("null", _NULL, "~nN"),
+    ("merge", _MERGE, "<"),
+):
+    _Loader.add_implicit_resolver(_TAG + _tag, _pattern, list(_first))
+_Loader.add_implicit_resolver(_TAG + "null", _NULL, [""])  # the empty scalar
+_Loader.add_constructor(_TAG + "bool", _construct_bool)
+_Loader.add_constructor(_TAG + "int", _construct_int)
+_Loader.add_constructor(_TAG + "float", _construct_float)
 
 
 @dataclass(slots=True)
@@ -126,15 +194,13 @@ class _Walker:
         return self.scalar(node)
 
     def scalar(self, node: yaml.Node) -> Any:
-        """A scalar's value. Refused: a date that does not exist (``2024-02-30``) and an
-        integer too long to print (Python refuses past 4,300 digits; every message about the
-        value would fail)."""
+        """A scalar's value. Refused: an explicit tag on a value it cannot hold
+        (``!!bool yes``, ``!!timestamp 2024-02-30``) and an integer too long to print
+        (Python refuses past 4,300 digits; every message about the value would fail)."""
         line = node.start_mark.line + 1
         try:
             value = self.loader.construct_object(node, deep=True)
         except ValueError as exc:
-            if node.tag == "tag:yaml.org,2002:int":
-                raise _BadValue(line, f"integer of more than {MAX_INT_DIGITS} digits") from None
             raise _BadValue(line, str(exc)) from None
         if isinstance(value, int) and abs(value) >= _INT_LIMIT:  # 0x..., 0b... have no limit
             raise _BadValue(line, f"integer of more than {MAX_INT_DIGITS} digits")
