@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -30,13 +31,41 @@ def dumps(data: Any) -> str:
     return text + "\n"
 
 
+@functools.cache
+def process_umask() -> int:
+    """The process's umask, read once. Linux shows it in /proc/self/status; elsewhere it is
+    set and put back, which for an instant would give another thread's new files mode 0666
+    (so that is done once, normally at the first write, before the engine's threads)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mkstemp(path: Path) -> tuple[int, str]:
+    """A temporary file beside ``path`` with the mode a plain ``open`` would give it
+    (0666 less the umask: 0644 under 022). ``mkstemp`` makes it 0600, and baselines,
+    summaries and reports are meant to be read by others (committed, shared, served)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~process_umask())
+    except BaseException:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``:
     a reader (or a concurrent writer) sees the old file or the new one, never half. Every
     live secret is masked first (:func:`harness.secret.redact`)."""
     text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -64,7 +93,7 @@ def write_temp(path: Path, text: str) -> Path:
     renames it over ``path`` (:func:`replace_all`) or removes it. Secrets are masked."""
     text = redact(text)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

@@ -119,3 +119,31 @@ def test_unwritable_reports_a_refused_write(
 
     monkeypatch.setattr(fileio.tempfile, "mkstemp", refuse)
     assert unwritable(tmp_path / "results") == why
+
+
+def test_the_umask_is_read_once_without_changing_it() -> None:
+    before = os.umask(0o027)
+    try:
+        fileio.process_umask.cache_clear()
+        assert fileio.process_umask() == 0o027
+        os.umask(0o077)
+        assert fileio.process_umask() == 0o027  # read once, for the process
+        assert os.umask(0o077) == 0o077  # reading it did not change it
+    finally:
+        os.umask(before)
+        fileio.process_umask.cache_clear()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_honour_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    before = os.umask(umask)
+    fileio.process_umask.cache_clear()
+    try:
+        fileio.write_atomic(tmp_path / "summary.json", "{}\n")
+        staged = write_temp(tmp_path / "b.json", "{}\n")
+        replace_all([(staged, tmp_path / "b.json")])
+    finally:
+        os.umask(before)
+        fileio.process_umask.cache_clear()
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == mode
