@@ -125,16 +125,18 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     if session.testsfailed and not session.config.option.continue_on_collection_errors:
         return  # collection errors: pytest stops the run next, so nothing is asked
+    # A run that cannot go on stops with pytest's one plain `ERROR: ...` line and exit
+    # code 4 (pytest.exit here would print `! _pytest.outcomes.Exit: ... !`).
     unwritable = state.preflight()  # results that cannot be kept: stop before asking
     if unwritable is not None:
-        pytest.exit(unwritable, returncode=pytest.ExitCode.USAGE_ERROR)
+        raise pytest.UsageError(unwritable)
     if session.config.getoption("glm_local"):
         try:
             state.start_local()
         except ConfigError as exc:
-            pytest.exit(f"glm-harness --glm-local: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+            raise pytest.UsageError(f"glm-harness --glm-local: {exc}") from None
     if state.settings.base_url is None:
-        pytest.exit(NO_ENDPOINT, returncode=pytest.ExitCode.USAGE_ERROR)
+        raise pytest.UsageError(NO_ENDPOINT)
     if hasattr(session.config, "workerinput"):
         return  # under pytest-xdist a worker sends its items' requests as it runs them
     for item in items:
