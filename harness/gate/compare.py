@@ -15,9 +15,13 @@ Figures are "other - reference":
 - Reasoning tokens as reported; when the server reports 0 or nothing but reasoning text came
   back, len(text)/4, marked estimated. Mean per-case difference with a bootstrap interval.
   Mean per-case output tokens difference, p50 latency of each side, truncated samples.
-Verdict: "effect" when p < 0.05 or the reasoning-token interval excludes 0; else "no effect"
-when |mean difference| is under 10% of the reference mean (or both are 0), and the message
-says the endpoint appears to ignore the setting when the requests differ; else "inconclusive".
+Verdict (``_verdict``), with at least 6 cases (``stats.min_flips``: fewer cannot show
+anything at p < 0.05; "too few cases to tell"): "effect" when p < 0.05 or the reasoning
+interval excludes 0; "no effect" when the intervals rule a change out, the pass rate's
+inside ±0.10 and the reasoning tokens' inside ±10% of the reference mean; else
+"inconclusive", a pass-rate interval too wide saying "too few cases to tell" and the
+smallest difference that would show (6/n). Only efforts of one run whose requests differ
+are called a setting the endpoint appears to ignore.
 """
 
 from __future__ import annotations
@@ -41,8 +45,14 @@ ALPHA = 0.05
 SMALL = 0.10  # a reasoning-length change under 10% of the reference mean is negligible
 CHARS_PER_TOKEN = 4
 RESAMPLES = 2000
+PASS_MARGIN = 0.10  # "no effect" rules out a pass-rate change beyond this either way
 IGNORED = "no measurable effect: the endpoint appears to ignore the setting"
 SAME = "no measurable difference (the requests are identical)"
+# what "no effect" says, by what is compared: only efforts of one run are a setting
+NO_EFFECT = {"effort": IGNORED, "api": "no measurable difference between the APIs"}
+NO_EFFECT["runs"] = "no measurable difference between the runs"
+TOO_FEW = "too few cases to tell"
+Kind = Literal["effort", "api", "runs"]
 HEADERS = ["suite", "shared", "ref -> other", "cases", "pass rate", "diff (95% CI)", "p"]
 HEADERS += ["p->f", "f->p", "reasoning diff", "output diff", "p50 ms", "truncated"]
 Key = tuple[str, ...]  # suite, case, api, effort
@@ -89,6 +99,7 @@ class Comparison:
     pass_rate_ci: tuple[float, float]
     p_value: float
     method: str
+    detectable_diff: float | None  # the smallest difference the test can show; None: none
     pass_to_fail: list[str]
     fail_to_pass: list[str]
     reasoning_tokens_ref: float
@@ -205,7 +216,9 @@ def _per_case(pairs: Pairs, get: Callable[[Sample], float | None]) -> list[tuple
 
 
 def _pass_test(pairs: Pairs) -> tuple[float, tuple[float, float], float, str]:
-    """Difference in pass rate, its 95% interval, the two-sided p, the method."""
+    """Difference in pass rate, its 95% interval, the two-sided p, the method. With several
+    samples the bootstrap interval is widened to at least the binomial noise floor, as the
+    gate's ``stats.decide`` does: alike per-case rates alone would collapse it to a point."""
     if all(len(a) == 1 and len(b) == 1 for a, b in pairs):
         n = len(pairs)
         both = sum(a[0].passed and b[0].passed for a, b in pairs)
@@ -214,17 +227,41 @@ def _pass_test(pairs: Pairs) -> tuple[float, tuple[float, float], float, str]:
         ci = stats.newcombe_paired_ci(both, dropped, gained, n - both - dropped - gained)
         return (gained - dropped) / n, ci, stats.mcnemar_exact(dropped, gained), "exact McNemar"
     diffs = [b - a for a, b in _per_case(pairs, lambda s: float(s.passed))]
-    ci = stats.paired_bootstrap_ci(diffs, resamples=RESAMPLES)
+    low, high = stats.paired_bootstrap_ci(diffs, resamples=RESAMPLES)
     p = stats.sign_flip_pvalue(diffs, one_sided=False, resamples=RESAMPLES)
-    return _mean(diffs), ci, p, "sign-flip permutation"
+    mean = _mean(diffs)
+    floor = stats.noise_floor([([s.passed for s in a], [s.passed for s in b]) for a, b in pairs])
+    ci = max(-1.0, min(low, mean - floor)), min(1.0, max(high, mean + floor))
+    return mean, ci, p, "sign-flip permutation"
+
+
+def _verdict(
+    kind: Kind, cases: int, p: float, ci: tuple[float, float], r_ref: float,
+    r_ci: tuple[float, float], differ: bool,
+) -> tuple[str, str]:  # fmt: skip
+    """The verdict and the words before the evidence (the rules: the module's docstring)."""
+    detectable = stats.detectable_difference(cases, ALPHA)
+    if detectable is None:
+        few = f"fewer than {stats.min_flips(ALPHA)} cases"
+        return "inconclusive", f"{TOO_FEW} (n={cases}; no difference can show with {few})"
+    if p < ALPHA or not r_ci[0] <= 0 <= r_ci[1]:
+        return "effect", "effect"  # compare_pair says on what
+    if not -PASS_MARGIN < ci[0] <= ci[1] < PASS_MARGIN:
+        shows = f"a difference of at least {detectable:.2f} would show"
+        return "inconclusive", f"{TOO_FEW} (n={cases}; {shows})"
+    if not -SMALL * r_ref <= r_ci[0] <= r_ci[1] <= SMALL * r_ref:
+        beyond = f"its 95% interval reaches beyond {SMALL:.0%} of the reference mean"
+        return "inconclusive", f"inconclusive (the reasoning change may not be small: {beyond})"
+    return "no effect", NO_EFFECT[kind] if differ else SAME
 
 
 def compare_pair(
     suite: str, shared: str, labels: tuple[str, str], runs: tuple[Run, Run],
-    items: Sequence[tuple[str, Key, Key]],
+    items: Sequence[tuple[str, Key, Key]], kind: Kind = "effort",
 ) -> Comparison | None:  # fmt: skip
     """One reference level against one other level on ``items`` (case, ref key, other key);
-    None when no case has graded samples on both sides."""
+    None when no case has graded samples on both sides. ``kind``: what the levels are
+    (efforts or APIs of one run, or two runs), for the words of a "no effect"."""
     ref, other = runs
     graded = [(c, ref.samples[a], other.samples[b]) for c, a, b in items]
     graded = [(c, a, b) for c, a, b in graded if a and b]
@@ -245,20 +282,18 @@ def compare_pair(
     errors = [sum(ref.errors.get(a, 0) for _, a, _ in items)]
     errors += [sum(other.errors.get(b, 0) for _, _, b in items)]
     evidence = (
-        f"p={p:.3g} ({method}); reasoning tokens {r_diff:+.0f} per case (95% CI"
+        f"pass rate {diff:+.2f} (95% CI {interval[0]:+.2f}..{interval[1]:+.2f}),"
+        f" p={p:.3g} ({method}); reasoning tokens {r_diff:+.0f} per case (95% CI"
         f" {r_ci[0]:+.0f}..{r_ci[1]:+.0f}){' est.' if estimated else ''},"
         f" reference mean {r_ref:.0f}"
     )
-    what = [f"pass rate {diff:+.2f}"] if p < ALPHA else []
-    share = f" ({r_diff / r_ref:+.0%})" if r_ref else ""
-    what += [] if r_ci[0] <= 0 <= r_ci[1] else [f"reasoning {r_diff:+.0f} tokens{share}"]
-    if what:
-        verdict, message = "effect", f"effect ({', '.join(what)}): {evidence}"
-    elif abs(r_diff) < SMALL * r_ref or r_diff == 0:
-        verdict, message = "no effect", f"{IGNORED if differ else SAME}: {evidence}"
-    else:
-        verdict = "inconclusive"
-        message = f"inconclusive (the reasoning change is not small): {evidence}"
+    verdict, head = _verdict(kind, len(pairs), p, interval, r_ref, r_ci, differ)
+    if verdict == "effect":
+        what = [f"pass rate {diff:+.2f}"] if p < ALPHA else []
+        share = f" ({r_diff / r_ref:+.0%})" if r_ref else ""
+        what += [] if r_ci[0] <= 0 <= r_ci[1] else [f"reasoning {r_diff:+.0f} tokens{share}"]
+        head = f"effect ({', '.join(what)})"
+    message = f"{head}: {evidence}"
     if any(errors):
         message += f" ({errors[0]} -> {errors[1]} error samples left out)"
     passing = [(c, all(s.passed for s in a), all(s.passed for s in b)) for c, a, b in graded]
@@ -268,6 +303,7 @@ def compare_pair(
         pass_rate_ref=_mean(s.passed for s in sides[0]),
         pass_rate_other=_mean(s.passed for s in sides[1]),
         pass_rate_diff=diff, pass_rate_ci=interval, p_value=p, method=method,
+        detectable_diff=stats.detectable_difference(len(pairs), ALPHA),
         pass_to_fail=[c for c, a, b in passing if a and not b],
         fail_to_pass=[c for c, a, b in passing if b and not a],
         reasoning_tokens_ref=r_ref, reasoning_tokens_other=_mean(b for _, b in reasoning),
@@ -305,6 +341,11 @@ def compare_runs(
         table: dict[tuple[str, str], dict[str, dict[str, Key]]] = defaultdict(dict)
         for key in first.samples:  # (suite, the setting that stays) -> level -> case -> key
             table[(key[0], key[5 - vary])].setdefault(key[vary], {})[key[1]] = key
+        if all(len(levels) < 2 for levels in table.values()):
+            present = ", ".join(sorted({lvl for levels in table.values() for lvl in levels}))
+            one = f"effort ({present}) per suite and API"
+            one = one if by == "effort" else f"API ({present}) per suite and effort"
+            raise CompareError(f"nothing to compare --by {by}: the run has one {one}")
         for (suite, shared), levels in sorted(table.items()):
             base = ref if ref is not None else min(levels, key=_rank(order))
             for level in sorted(levels, key=_rank(order)):
@@ -313,7 +354,8 @@ def compare_runs(
                     items = [(c, levels[base][c], levels[level][c]) for c in common_cases]
                     plan[(suite, shared, base, level)] = items
     runs = (first, second if second is not None else first)
-    found = [compare_pair(*where[:2], where[2:], runs, items) for where, items in plan.items()]
+    kind: Kind = "runs" if second is not None else by
+    found = [compare_pair(*w[:2], w[2:], runs, items, kind) for w, items in plan.items()]
     if not any(found):
         what = f"--by {by} --ref {ref}" if ref else f"--by {by}"
         what = "the two runs" if second is not None else what

@@ -85,6 +85,29 @@ def mcnemar_one_sided(b: int, c: int) -> float:
     return _half_binomial_cdf(b + c, c)
 
 
+def min_flips(alpha: float = 0.05) -> int:
+    """The fewest paired cases that can show a difference at two-sided p < alpha: the
+    smallest k with 2·0.5^k < alpha, all k changing the same way (exact McNemar with k
+    discordant pairs, or the sign-flip test with k non-zero diffs of one sign: both give
+    p = 2·0.5^k). alpha 0.05 -> 6: 2/64 = 0.031, while 2/32 = 0.0625 is not enough.
+    """
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+    flips = 1
+    while mcnemar_exact(0, flips) >= alpha:
+        flips += 1
+    return flips
+
+
+def detectable_difference(cases: int, alpha: float = 0.05) -> float | None:
+    """The smallest pass-rate difference a paired test of ``cases`` cases can declare
+    significant: min_flips(alpha) / cases, the fewest cases that can show a difference all
+    flipping the same way. None when cases < min_flips(alpha): no difference can show.
+    """
+    flips = min_flips(alpha)
+    return None if cases < flips else flips / cases
+
+
 def _subset_sums(values: Sequence[float]) -> list[float]:
     """All 2^len(values) subset sums; bit j of an index says whether values[j] is in it."""
     sums = [0.0]
@@ -214,7 +237,7 @@ def _more_samples(delta: float, lower: float, margin: float, size: float) -> int
     return max(1, math.ceil(needed - size))
 
 
-def _noise_floor(pairs: Sequence[tuple[Sequence[bool], Sequence[bool]]]) -> float:
+def noise_floor(pairs: Sequence[tuple[Sequence[bool], Sequence[bool]]]) -> float:
     """Half-width z·sqrt(sum_i v_i)/k of the binomial noise in a mean of k per-case diffs.
 
     Case i with s_b of n_b and s_c of n_c passes: p~ = (s_b + s_c + 1)/(n_b + n_c + 2)
@@ -245,7 +268,7 @@ def decide(
       gained); delta = (gained - dropped)/n with newcombe_paired_ci as its interval.
     - Otherwise per-case pass rates, diffs_i = base_rate_i - cur_rate_i:
       p = sign_flip_pvalue(diffs, one_sided=True); delta = -mean(diffs); its interval is
-      the paired_bootstrap_ci of diffs, negated, widened to at least delta ± _noise_floor:
+      the paired_bootstrap_ci of diffs, negated, widened to at least delta ± noise_floor:
       with few cases, or all diffs equal, the bootstrap alone collapses to a point.
     Pass rates are means over cases, so every case weighs the same.
     "regression" when p < alpha; else "no regression" when the interval's lower bound is
@@ -276,7 +299,7 @@ def decide(
         base_rate, cur_rate = math.fsum(base_rates) / cases, math.fsum(cur_rates) / cases
         p = sign_flip_pvalue(diffs, one_sided=True, resamples=resamples, seed=seed)
         low, high = paired_bootstrap_ci(diffs, resamples=resamples, seed=seed)
-        delta, floor = cur_rate - base_rate, _noise_floor(pairs)
+        delta, floor = cur_rate - base_rate, noise_floor(pairs)
         interval = (max(-1.0, min(-high, delta - floor)), min(1.0, max(-low, delta + floor)))
         size = sum(len(b) + len(c) for b, c in pairs) / (2 * cases)
         method, unit = "sign-flip permutation", "samples per case"

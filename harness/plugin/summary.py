@@ -230,8 +230,9 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
 
 
 def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
-    """Effort levels that differ in the request but neither in pass rate nor in reasoning
-    length, measurably (``glm-harness compare --by effort`` on this run's records)."""
+    """Effort levels that differ in the request where the evidence rules out a change in
+    pass rate and reasoning length (``glm-harness compare --by effort`` on this run's
+    records: its "no effect"; too few cases to tell is not one)."""
     from harness.gate.compare import CompareError, compare_runs, load_run
 
     levels: dict[tuple[str, str], set[str]] = {}

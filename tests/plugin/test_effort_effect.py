@@ -12,17 +12,22 @@ from harness.reports import browser
 from tests.plugin.conftest import write
 from tests.server.app import Rule, ScriptedServer
 
-CASES = 12
-SUITE = (
-    'prompt: "Question {{ n }}"\napis: [chat]\nefforts: [low, high]\n'
-    "expect: [{contains: right}]\ncases:\n"
-    + "".join(f"  - {{id: c{n}, vars: {{n: {n}}}}}\n" for n in range(CASES))
-)
+CASES = 40  # with every case alike the pass rate's 95% interval is +-0.088: inside +-0.10
 IGNORED = "the endpoint appears to ignore the setting"
 
 
-def run(project: pytest.Pytester, server: ScriptedServer, rules: list[Rule]) -> pytest.RunResult:
-    write(project, "suites/s.yaml", SUITE)
+def suite(cases: int) -> str:
+    return (
+        'prompt: "Question {{ n }}"\napis: [chat]\nefforts: [low, high]\n'
+        "expect: [{contains: right}]\ncases:\n"
+        + "".join(f"  - {{id: c{n}, vars: {{n: {n}}}}}\n" for n in range(cases))
+    )
+
+
+def run(
+    project: pytest.Pytester, server: ScriptedServer, rules: list[Rule], cases: int = CASES
+) -> pytest.RunResult:
+    write(project, "suites/s.yaml", suite(cases))
     server.rules = rules
     return project.runpytest(
         "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider",
@@ -66,10 +71,11 @@ def test_an_ignored_effort_is_named_under_the_table(
     result = run(project, server, [Rule(match="Question", answer="right", reasoning=same)])
     assert result.ret == 0
     result.stdout.re_match_lines([
-        r"s +chat +low +12 .*", r"s +chat +high +12 .*",
-        rf"effort: s \[chat\] low -> high \(12 cases\): no measurable effect: {IGNORED}: "
-        r"p=1 \(exact McNemar\); reasoning tokens \+0 per case .*",
-        r"requests: 24 samples.*",
+        r"s +chat +low +40 .*", r"s +chat +high +40 .*",
+        rf"effort: s \[chat\] low -> high \(40 cases\): no measurable effect: {IGNORED}: "
+        r"pass rate \+0.00 \(95% CI -0.09..\+0.09\), p=1 \(exact McNemar\);"
+        r" reasoning tokens \+0 per case .*",
+        r"requests: 80 samples.*",
     ])  # fmt: skip
     [found] = summary(project)["ignored_efforts"]  # type: ignore[misc]
     assert (found["suite"], found["api"], found["ref"], found["other"]) == (
@@ -94,7 +100,7 @@ def test_an_effort_that_buys_reasoning_is_not_called_ignored(
         Rule(match="Question", effort="high", answer="right", reasoning="think hard. " * 200),
         Rule(match="Question", effort="low", answer="wrong", reasoning="quick."),
     ]
-    result = run(project, server, rules)
+    result = run(project, server, rules, cases=12)
     assert result.ret == 1  # low fails every case
     assert IGNORED not in result.stdout.str()
     assert summary(project)["ignored_efforts"] == []
@@ -105,3 +111,23 @@ def test_an_effort_that_buys_reasoning_is_not_called_ignored(
     dom = rendered_report(project, chromium)
     assert "effect (pass rate +1.00, reasoning +" in dom
     assert IGNORED not in dom
+
+
+def test_four_cases_whose_pass_rate_fell_are_too_few_to_tell_not_ignored(
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 14: low passes c0 and c1 of 4, high none (0.50 -> 0.00), the reasoning alike;
+    # 2 pairs changed, p = 2·0.5^2 = 0.5, and fewer than 6 cases can never show a difference
+    same = "Let me think about this question step by step. " * 20
+    rules = [
+        Rule(match="Question [01]$", effort="low", answer="right", reasoning=same),
+        Rule(match="Question", answer="wrong", reasoning=same),
+    ]
+    result = run(project, server, rules, cases=4)
+    assert result.ret == 1
+    assert "no measurable effect" not in result.stdout.str()
+    assert summary(project)["ignored_efforts"] == []
+    assert "no measurable effect" not in (project.path / "report.md").read_text()
+    found = compare_output(project, capsys)
+    assert "s chat: low -> high: too few cases to tell (n=4; no difference can show" in found
+    assert "no measurable effect" not in found

@@ -418,3 +418,38 @@ def test_decide_flags_a_real_drop() -> None:
         decide(_runs(rng, [0.9] * 20, 10), _runs(rng, [0.5] * 20, 10)).state for _ in range(50)
     )
     assert states["regression"] / 50 >= 0.95
+
+
+# --- what a paired test of n cases can show (issue 14: "no measurable effect" on 4 cases) -
+
+
+@pytest.mark.parametrize(
+    ("alpha", "flips"),
+    [
+        (0.05, 6),  # 2·0.5^5 = 0.0625 is not below 0.05; 2·0.5^6 = 0.03125 is
+        (0.01, 8),  # 2·0.5^7 = 0.0156; 2·0.5^8 = 0.0078
+        (0.5, 3),  # 2·0.5^2 = 0.5 is not below 0.5; 2·0.5^3 = 0.25 is
+        (1.0, 2),  # p = min(1, 2·0.5^k): 1 for k = 1, 0.5 for k = 2
+    ],
+)
+def test_min_flips_is_the_fewest_one_way_changes_a_two_sided_test_can_see(
+    alpha: float, flips: int
+) -> None:
+    assert stats.min_flips(alpha) == flips
+    assert stats.mcnemar_exact(0, flips) < alpha <= stats.mcnemar_exact(0, flips - 1)
+
+
+@pytest.mark.parametrize(
+    ("cases", "expected"),
+    [(0, None), (4, None), (5, None), (6, 1.0), (8, 0.75), (12, 0.5), (40, 0.15), (60, 0.1)],
+)
+def test_detectable_difference_is_six_changed_cases_over_n(
+    cases: int, expected: float | None
+) -> None:
+    assert stats.detectable_difference(cases) == expected
+
+
+@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
+def test_min_flips_rejects_an_alpha_outside_0_1(alpha: float) -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        stats.min_flips(alpha)

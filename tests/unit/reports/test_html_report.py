@@ -227,10 +227,11 @@ def test_same_records_give_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_no_effect_message_when_efforts_behave_the_same(tmp_path: Path) -> None:
+    # 40 cases alike (c00 failing on both sides): enough for "no measurable effect"
     records = [
-        rec(case, "chat", effort, outcome="pass" if case != "c" else "fail", reasoning_tokens=200)
+        rec(case, "chat", effort, outcome="pass" if case != "c00" else "fail", reasoning_tokens=200)
         for effort in ("low", "high")
-        for case in ("a", "b", "c")
+        for case in (f"c{i:02}" for i in range(40))
     ]
     page = page_of(tmp_path, records)
     assert "<h2>Comparison by effort</h2>" in page
@@ -238,7 +239,14 @@ def test_no_effect_message_when_efforts_behave_the_same(tmp_path: Path) -> None:
     assert f'<li class="no-effect"><b>s chat: low -&gt; high</b>: {IGNORED}' in page
     [headers, row] = tables(page)[1]
     assert headers[:3] == ["suite", "shared", "ref -> other"]
-    assert row[:4] == ["s", "chat", "low -> high", "3"]
+    assert row[:4] == ["s", "chat", "low -> high", "40"]
+
+
+def test_too_few_cases_are_not_called_no_effect(tmp_path: Path) -> None:
+    records = [rec(c, "chat", effort) for effort in ("low", "high") for c in ("a", "b", "c")]
+    page = page_of(tmp_path, records)
+    assert "too few cases to tell (n=3; no difference can show with fewer than 6 cases)" in page
+    assert "no measurable" not in page
 
 
 def test_comparisons_by_effort_and_by_api(tmp_path: Path) -> None:
