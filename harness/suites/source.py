@@ -22,7 +22,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -83,8 +83,9 @@ _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class _Loader(_Base):  # type: ignore[misc]
     """The safe loader with YAML 1.2 core schema resolvers (and ``<<`` merges)."""
 
-    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
-    yaml_constructors = dict(_Base.yaml_constructors)
+    # Own copies: PyYAML's classmethods would otherwise add to SafeLoader's.
+    yaml_implicit_resolvers: ClassVar[dict[str | None, list[tuple[str, re.Pattern[str]]]]] = {}
+    yaml_constructors: ClassVar[dict[str | None, Any]] = dict(_Base.yaml_constructors)
 
 
 for _tag, _pattern, _first in (

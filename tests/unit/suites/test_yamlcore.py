@@ -174,3 +174,9 @@ def test_a_long_integer_is_still_refused() -> None:
 def test_merge_keys_still_merge() -> None:
     located = load_yaml("base: &b {x: yes}\nv:\n  <<: *b\n  y: 1\n", "s.yaml")
     assert located.data["v"] == {"x": "yes", "y": 1}
+
+
+def test_pyyaml_s_own_loaders_are_left_as_they_are() -> None:
+    import yaml
+
+    assert yaml.safe_load("v: yes") == {"v": True}  # other code in the process keeps 1.1
