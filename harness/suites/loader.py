@@ -23,7 +23,7 @@ from harness.errors import CheckSpecError, Problem, SuiteError, TemplateError
 from harness.models import Api, BoundCheck, Case, Message, StructuredOutput, Suite
 from harness.suites.problems import problems_from, schema_errors
 from harness.suites.source import Located, Path, format_path, read_yaml
-from harness.suites.templates import Templates
+from harness.suites.templates import Templates, UndefinedNames
 
 PROMPT_KEYS = ("template", "prompt", "messages")
 NUMBER_KEYS = ("threshold", "min_pass_rate")
@@ -197,17 +197,20 @@ class _Builder:
                     )
             key = given[0]
             if key == "messages":
+                failed = False
                 for j, item in enumerate(owner["messages"]):
                     where = (*source, "messages", j)
-                    if "template" in item:
-                        text = self.render(
-                            self.file, item["template"], variables, (*where, "template"), files
-                        )
-                    else:
-                        text = self.render(
-                            self.inline, item["content"], variables, (*where, "content"), files
-                        )
+                    how, part = (
+                        (self.file, "template") if "template" in item else (self.inline, "content")
+                    )
+                    try:
+                        text = self.render(how, item[part], variables, (*where, part), files)
+                    except _Reported:  # go on: every message's mistakes are reported
+                        failed = True
+                        continue
                     out.append(Message(item["role"], text))
+                if failed:
+                    return None
             else:
                 render = self.file if key == "template" else self.inline
                 out.append(
@@ -232,7 +235,8 @@ class _Builder:
         try:
             text, used = how(value, variables)
         except TemplateError as exc:
-            self.problem(path, exc.message)
+            for message in _messages(exc):
+                self.problem(path, message)
             raise _Reported from None
         files.update(used)
         return str(text)
@@ -324,7 +328,8 @@ class _Builder:
                     judge, used = bound.run.bind(variables)
                 except TemplateError as exc:
                     suffix = "" if own else f" (rendering it for case {raw['id']!r})"
-                    self.problem((*where, "judge", key), exc.message + suffix)
+                    for message in _messages(exc):
+                        self.problem((*where, "judge", key), message + suffix)
                     continue
                 files.update(used)
                 bound = replace(bound, run=judge)
@@ -334,6 +339,11 @@ class _Builder:
 
 class _Reported(Exception):
     """A problem was recorded; stop building this part."""
+
+
+def _messages(exc: TemplateError) -> list[str]:
+    """One problem line per undefined name, else the error's one message."""
+    return exc.messages if isinstance(exc, UndefinedNames) else [exc.message]
 
 
 def _api(name: str) -> Api:

@@ -1,6 +1,8 @@
 """Jinja2 prompts, sandboxed: ``ImmutableSandboxedEnvironment`` (a template cannot change
 the suite's vars either) with bounds on time, loops, numbers and size
-(:mod:`harness.suites.sandbox`), ``StrictUndefined``, no autoescape.
+(:mod:`harness.suites.sandbox`), no autoescape, and an undefined variable is an error as
+under ``StrictUndefined``, but all of a render's undefined names are reported at once
+(:class:`UndefinedNames`), each with its template's line and a did-you-mean.
 
 Templates, partials and schemas resolve under the project's ``evals/`` folder only: no
 absolute paths, no ``..``, no symlink that leads outside. Every file a render reads is
@@ -9,17 +11,133 @@ recorded, so a case knows which files its prompt depends on.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import json
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import jinja2
 
 from harness.errors import TemplateError
 from harness.suites.sandbox import MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
+
+
+class UndefinedNames(TemplateError):
+    """A render used names it was not given. ``messages`` has one line per name (the first
+    use of each): ``evals/x.j2:3: 'reviw' is undefined; did you mean 'review'?``."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+@dataclass(slots=True)
+class _Misses:
+    """What one render found undefined, in order; ``names`` are the case's vars."""
+
+    evals: str
+    names: tuple[str, ...]
+    found: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def note(self, undefined: jinja2.Undefined) -> None:
+        obj = undefined._undefined_obj
+        name = str(undefined._undefined_name)
+        if obj is jinja2.utils.missing:
+            what, choices = f"{name!r} is undefined", self.names
+        else:  # an attribute or key the value lacks: suggest the value's own keys
+            what = undefined._undefined_message
+            keys = obj.keys() if isinstance(obj, Mapping) else ()
+            choices = tuple(str(k) for k in keys)
+        template, line = _template_line()
+        where = f"{self.evals}/{template}" if template else "inline template"
+        if (template, what) in self.found:
+            return  # each name once, at its first use
+        close = difflib.get_close_matches(name, choices, n=1)
+        tip = f"; did you mean {close[0]!r}?" if close else ""
+        self.found[(template, what)] = f"{where}:{line}: {what}{tip}"
+
+
+_MISSES: ContextVar[_Misses | None] = ContextVar("glm_template_misses", default=None)
+
+
+def _template_line() -> tuple[str, int]:
+    """The template running now (its name, "" when inline) and its line: the innermost
+    frame of compiled template code, whose globals hold the ``Template`` (as Jinja's own
+    traceback rewriting reads them)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        template = frame.f_globals.get("__jinja_template__")
+        if isinstance(template, jinja2.Template):
+            return template.name or "", template.get_corresponding_lineno(frame.f_lineno)
+        frame = frame.f_back
+    return "", 0
+
+
+class _NotedUndefined(jinja2.ChainableUndefined):
+    """``StrictUndefined``'s refusals, but the uses that can go on (printing, iterating,
+    testing, comparing; ``.attr`` and ``[key]`` of it) are noted and go on as ``""``, so
+    that one render finds every undefined name; the render then fails with all of them.
+    Arithmetic and calls still stop the render (noted first). ``is defined`` and
+    ``| default`` see an undefined value without using it, as always."""
+
+    __slots__ = ()
+
+    def _note(self) -> None:
+        misses = _MISSES.get()
+        # Outside Templates._render strict as StrictUndefined; and what the sandbox refused
+        # (``__class__``: an undefined that raises SecurityError) is refused at once.
+        if misses is None or self._undefined_exception is not jinja2.UndefinedError:
+            super()._fail_with_undefined_error()
+        misses.note(self)
+
+    def _fail_with_undefined_error(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._note()
+        super()._fail_with_undefined_error(*args, **kwargs)
+
+    def __str__(self) -> str:
+        self._note()
+        return ""
+
+    def __iter__(self) -> Iterator[Any]:
+        self._note()
+        return iter(())
+
+    def __bool__(self) -> bool:
+        self._note()
+        return False
+
+    def __len__(self) -> int:
+        self._note()
+        return 0
+
+    def __eq__(self, other: object) -> bool:
+        self._note()
+        return False
+
+    def __ne__(self, other: object) -> bool:
+        self._note()
+        return True
+
+    def __hash__(self) -> int:
+        self._note()
+        return id(self)
+
+    def __contains__(self, item: object) -> bool:
+        self._note()
+        return False
+
+
+# Undefined binds its refusal to each operator once (``__add__ = _fail...``): rebind them to
+# the noting one (all but ``[key]``, which the chainable base answers with itself).
+for _name, _value in list(vars(jinja2.Undefined).items()):
+    if _value is jinja2.Undefined._fail_with_undefined_error and _name != "__getitem__":
+        setattr(_NotedUndefined, _name, _NotedUndefined._fail_with_undefined_error)
 
 
 def resolve_under(root: Path, name: str, what: str = "file") -> Path:
@@ -87,7 +205,7 @@ class Templates:
         self._loader = _EvalsLoader(evals_dir)
         self._env = BoundedEnvironment(
             loader=self._loader,
-            undefined=jinja2.StrictUndefined,
+            undefined=_NotedUndefined,
             autoescape=False,
             keep_trailing_newline=False,
             # No template cache: a cached include never reaches the loader, so it would be
@@ -133,34 +251,50 @@ class Templates:
         name: str | None,
     ) -> tuple[str, set[str]]:
         self._loader.loaded = set()
+        misses = _Misses(self.evals_dir.name, tuple(str(k) for k in variables))
+        token = _MISSES.set(misses)
         try:
             self._env.start()  # the deadline covers compiling, includes and every piece
             pieces = []
             for piece in get().generate(**variables):
                 self._env.check_output(piece)
                 pieces.append(piece)
-            text = "".join(pieces)
-        except jinja2.TemplateNotFound as exc:
-            raise TemplateError(_not_found(exc, name)) from None
-        except jinja2.TemplateSyntaxError as exc:
-            where = f"{exc.name or name or 'inline template'}:{exc.lineno}"
-            raise TemplateError(f"{where}: syntax error: {exc.message}", exc.lineno) from None
-        except LimitExceeded as exc:
-            raise TemplateError(f"{name or 'inline template'}: too costly: {exc}") from None
-        except jinja2.exceptions.SecurityError as exc:
-            raise TemplateError(f"{name or 'inline template'}: unsafe template: {exc}") from None
-        except jinja2.UndefinedError as exc:
-            raise TemplateError(f"{name or 'inline template'}: {exc.message}") from None
-        except (jinja2.TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            raise TemplateError(f"{name or 'inline template'}: {exc}") from None
-        except RecursionError:
-            # a template that includes itself, a macro that calls itself
-            raise TemplateError(
-                f"{name or 'inline template'}: recursion too deep (does it include itself?)"
-            ) from None
-        except MemoryError:
-            raise TemplateError(f"{name or 'inline template'}: out of memory") from None
-        return text, set(self._loader.loaded)
+        except Exception as exc:
+            if misses.found:  # the undefined names are why (``n + 1`` with no ``n``)
+                raise UndefinedNames(list(misses.found.values())) from None
+            refusal = _refusal(exc, name or "inline template")
+            if refusal is None:
+                raise
+            raise refusal from None
+        finally:
+            _MISSES.reset(token)
+        if misses.found:
+            raise UndefinedNames(list(misses.found.values()))
+        return "".join(pieces), set(self._loader.loaded)
+
+
+def _refusal(exc: Exception, name: str) -> TemplateError | None:
+    """What a render that raised ``exc`` says (``None``: a bug, to raise as it is)."""
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return TemplateError(_not_found(exc, None if name == "inline template" else name))
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = f"{exc.name or name}:{exc.lineno}"
+        return TemplateError(f"{where}: syntax error: {exc.message}", exc.lineno)
+    if isinstance(exc, LimitExceeded):
+        return TemplateError(f"{name}: too costly: {exc}")
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return TemplateError(f"{name}: unsafe template: {exc}")
+    if isinstance(exc, jinja2.UndefinedError):
+        return TemplateError(f"{name}: {exc.message}")
+    if isinstance(
+        exc, RecursionError
+    ):  # a template that includes itself, a macro that calls itself
+        return TemplateError(f"{name}: recursion too deep (does it include itself?)")
+    if isinstance(exc, MemoryError):
+        return TemplateError(f"{name}: out of memory")
+    if isinstance(exc, jinja2.TemplateError | TypeError | ValueError | ArithmeticError):
+        return TemplateError(f"{name}: {exc}")
+    return None
 
 
 def _not_found(exc: jinja2.TemplateNotFound, name: str | None) -> str:

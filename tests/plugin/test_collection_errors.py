@@ -44,7 +44,8 @@ EXPECTED = [
     r"suites/broken.yaml:12: cases\[0\].expect\[1\].fuzy: unknown check 'fuzy'; did you mean 'fuzzy'\?.*",
     r"suites/broken.yaml:13: cases\[1\].id: duplicate case id 'a' \(first at line 8\)",
     r"suites/broken.yaml:16: cases\[2\].template: template 'nope.j2' not found under evals/",
-    r"suites/broken.yaml:18: cases\[3\].template: math/missing_var.j2: 'whoops' is undefined",
+    r"suites/broken.yaml:18: cases\[3\].template: evals/math/missing_var.j2:1: 'whoops' is "
+    r"undefined",
     r"suites/broken.yaml:22: cases\[4\].expect\[0\].json_schema: .*bad.json.*",
     r"suites/broken.yaml:23: cases\[4\].expect\[1\].regex: .*",
 ]

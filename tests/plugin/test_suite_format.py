@@ -44,3 +44,30 @@ def test_yaml_1_1_words_and_sexagesimal_stay_strings(
     result.assert_outcomes(passed=2)
     prompts = sorted(r.prompt for r in server.requests)
     assert prompts == ["Say: True / 15 / 1000.0", "Say: Yes / NO / 12:30"]
+
+
+def test_every_undefined_name_of_a_template_fails_collection_at_once(
+    project: pytest.Pytester,
+) -> None:
+    write(project, "evals/review.j2", "Title: {{ title }}\nText:\n{{ reviw }} ({{ ratng }})\n")
+    write(
+        project,
+        "suites/s.yaml",
+        """
+        cases:
+          - id: a
+            template: review.j2
+            vars: {title: t, review: r, rating: 5}
+        """,
+    )
+    result = project.runpytest("--glm-suite", "--glm-base-url=http://127.0.0.1:9")
+    result.stdout.re_match_lines(
+        [
+            r"suites/s.yaml:3: cases\[0\]\.template: evals/review.j2:3: 'reviw' is undefined; "
+            r"did you mean 'review'\?",
+            r"suites/s.yaml:3: cases\[0\]\.template: evals/review.j2:3: 'ratng' is undefined; "
+            r"did you mean 'rating'\?",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED

@@ -555,8 +555,8 @@ def test_a_symlink_that_stays_inside_evals_is_allowed(project: Path) -> None:
 @pytest.mark.parametrize(
     ("case_lines", "message"),
     [
-        pytest.param("prompt: '{{ nope }}'", "inline template: 'nope' is undefined", id="inline"),
-        pytest.param("template: ask.j2", "ask.j2: 'question' is undefined", id="template"),
+        pytest.param("prompt: '{{ nope }}'", "inline template:1: 'nope' is undefined", id="inline"),
+        pytest.param("template: ask.j2", "evals/ask.j2:1: 'question' is undefined", id="template"),
         pytest.param(
             """prompt: '{% include "partials/undefined.j2" %}'""",
             "'not_given' is undefined",
@@ -564,7 +564,7 @@ def test_a_symlink_that_stays_inside_evals_is_allowed(project: Path) -> None:
         ),
         pytest.param(
             "template: main.j2\n    vars: {name: x}",
-            "main.j2: 'lang' is undefined",
+            "evals/partials/rule.j2:1: 'lang' is undefined",
             id="in-a-partial-of-a-template",
         ),
         pytest.param(
