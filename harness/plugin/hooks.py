@@ -6,6 +6,7 @@ Importing this module stays cheap (it is loaded by every pytest run through the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,13 +148,28 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     """Show truncated and API-error items as such (they still fail the run)."""
     if report.when != "call" or not report.failed:
         return None
-    for name, value in report.user_properties:
-        if name == "glm" and isinstance(value, dict):
+    for name, value in glm_properties(report):
+        if name == "glm":
             if value.get("outcome") == "truncated":
                 return "failed", "T", ("TRUNCATED", {"red": True})
             if value.get("outcome") == "error":
                 return "error", "E", ("ERROR", {"red": True})
     return None
+
+
+def glm_properties(report: pytest.TestReport) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The harness's user properties of a report (``glm``, ``glm-baseline``), read back
+    from the JSON text ``CaseItem.keep`` gave them; anything else is left alone."""
+    import json
+
+    for name, value in report.user_properties:
+        if name in ("glm", "glm-baseline") and isinstance(value, str):
+            try:
+                data = json.loads(value)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                yield name, data
 
 
 class ItemCollector:
@@ -166,11 +182,11 @@ class ItemCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for name, value in report.user_properties:
-            if name == "glm" and isinstance(value, dict):
+        for name, value in glm_properties(report):
+            if name == "glm":
                 self.state.items.append(value)
                 self.state.suite_paths[value["suite"]] = value.get("suite_path", "")
-            elif name == "glm-baseline" and isinstance(value, dict):
+            elif name == "glm-baseline":
                 suite = self.state.baseline_updates.setdefault(value["suite"], {})
                 suite[value["key"]] = value["entry"]
 

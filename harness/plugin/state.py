@@ -45,6 +45,7 @@ class RunState:
     model_sha256: str | None = None  # --glm-local: its hash (cache key, baseline entries)
     problems: list[str] = field(default_factory=list)  # files the run could not write
     late_interrupt: bool = False  # Ctrl-C while the baselines were written
+    baselines_unwritten: bool = False  # --glm-update-baselines could not write them all
     records_lost: int = 0  # records that could not be written (none open)
     records_lost_reason: str | None = None
     workers_unwritten: int = 0  # cache entries xdist workers could not write
