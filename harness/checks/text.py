@@ -28,6 +28,21 @@ SCORERS: dict[str, Callable[..., float]] = {
 }
 
 
+def _strip_punctuation(text: str) -> str:
+    """``normalize`` without ``ignore_case``: rapidfuzz's ``default_process`` but for its
+    lowercasing (every character that is not a letter or digit becomes a space; trimmed)."""
+    return "".join(c if c.isalnum() else " " for c in text).strip()
+
+
+def _processor(ignore_case: bool, normalize: bool) -> Callable[[str], str] | None:
+    """How ``fuzzy`` and ``baseline`` prepare both texts: ``ignore_case`` folds case, and
+    nothing else; ``normalize`` also turns punctuation into spaces and trims (with
+    ``ignore_case``, exactly rapidfuzz's ``default_process``, so old scores are kept)."""
+    if normalize:
+        return default_process if ignore_case else _strip_punctuation
+    return str.casefold if ignore_case else None
+
+
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: 36 == 36.0, but ``true`` is not 1 (as it would be in Python)."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -156,10 +171,13 @@ def fuzzy(
     min: float = 80,
     scorer: str = "ratio",
     ignore_case: bool = True,
+    normalize: bool = False,
     pointer: str | None = None,
 ) -> Check:
     """rapidfuzz ``scorer`` similarity (0-100) between ``value`` and the answer (or the JSON
-    value at ``pointer``) is at least ``min``; observed is the score."""
+    value at ``pointer``) is at least ``min``; observed is the score. ``ignore_case`` folds
+    case only, so ``min: 100`` is an exact match but for case; ``normalize`` also ignores
+    punctuation and surrounding spaces."""
     if not 0 <= min <= 100:
         raise CheckSpecError("min", f"{min} is outside 0-100")
     if scorer not in SCORERS:
@@ -167,7 +185,7 @@ def fuzzy(
     if pointer is not None:
         check_pointer(pointer)
     score_of = SCORERS[scorer]
-    processor = default_process if ignore_case else None
+    processor = _processor(ignore_case, normalize)
     threshold = min
 
     def run(subject: Subject) -> CheckResult:
@@ -218,17 +236,22 @@ def length(
     return run
 
 
-def baseline(*, min: float = 80, scorer: str = "ratio", ignore_case: bool = True) -> Check:
+def baseline(
+    *, min: float = 80, scorer: str = "ratio", ignore_case: bool = True, normalize: bool = True
+) -> Check:
     """rapidfuzz ``scorer`` similarity (0-100) between the answer and the baseline's answer
     (both after ``extract``) is at least ``min``; observed is the score. ``ratio`` (the
     default, as for ``fuzzy``) scores the whole text, so added or dropped words count
-    against it. With no baseline answer yet the check passes with observed ``None``."""
+    against it. ``ignore_case`` and ``normalize`` as for ``fuzzy``, but ``normalize`` is on
+    by default: two answers of one model differ in punctuation and spacing as noise, and
+    the scores of baselines kept before ``normalize`` existed stay the same. With no
+    baseline answer yet the check passes with observed ``None``."""
     if not 0 <= min <= 100:
         raise CheckSpecError("min", f"{min} is outside 0-100")
     if scorer not in SCORERS:
         raise CheckSpecError("scorer", f"unknown scorer {scorer!r}; allowed: {', '.join(SCORERS)}")
     score_of = SCORERS[scorer]
-    processor = default_process if ignore_case else None
+    processor = _processor(ignore_case, normalize)
     threshold = min
 
     def run(subject: Subject) -> CheckResult:

@@ -156,6 +156,26 @@ ROWS = [
         True, 100.0),
     row("fuzzy-min-100-near", {"fuzzy": {"value": "Ada Lovelace", "min": 100}}, "Ada Lovelac",
         False, 95.7, "score 95.7 < min 100"),
+    # ignore_case folds case only; normalize (off by default) also drops punctuation
+    row("fuzzy-punctuation-counts", {"fuzzy": {"value": "Ahoy, world", "min": 100}},
+        "Ahoy, world!", False, 95.7, "score 95.7 < min 100"),
+    row("fuzzy-min-100-exact-but-case", {"fuzzy": {"value": "Ahoy, world!", "min": 100}},
+        "AHOY, World!", True, 100.0),
+    row("fuzzy-ignore-case-keeps-spaces", {"fuzzy": {"value": "Ahoy world", "min": 100}},
+        " ahoy world ", False, 90.9, "score 90.9 < min 100"),
+    row("fuzzy-normalize", {"fuzzy": {"value": "Ahoy, world", "normalize": True, "min": 100}},
+        "Ahoy, world!", True, 100.0),
+    row("fuzzy-normalize-trims-and-folds",
+        {"fuzzy": {"value": "ahoy  world", "normalize": True, "min": 100}}, " AHOY; world?",
+        True, 100.0),
+    row("fuzzy-normalize-keeps-case",
+        {"fuzzy": {"value": "Ahoy, world", "normalize": True, "ignore_case": False, "min": 100}},
+        "ahoy, world!", False, 90.9, "score 90.9 < min 100"),
+    row("fuzzy-normalize-case-sensitive-same",
+        {"fuzzy": {"value": "Ahoy, world", "normalize": True, "ignore_case": False, "min": 100}},
+        "Ahoy. world!", True, 100.0),
+    row("fuzzy-raw", {"fuzzy": {"value": "Ada", "ignore_case": False, "min": 100}}, "Ada.",
+        False, 85.7, "score 85.7 < min 100"),
     row("fuzzy-pointer",
         {"fuzzy": {"value": "Ada Lovelace", "min": 85, "scorer": "token_set_ratio",
                    "pointer": "/name"}},
@@ -186,6 +206,15 @@ ROWS = [
         subject("ada", baseline="Ada"), True, 66.7),
     row("baseline-case-sensitive-fails", {"baseline": {"ignore_case": False, "min": 100}},
         subject("ada", baseline="Ada"), False, 66.7, "score 66.7 < min 100"),
+    # baseline normalizes by default (as before): punctuation churn between runs is noise
+    row("baseline-normalizes-by-default", {"baseline": 100}, subject("Paris.", baseline="paris"),
+        True, 100.0),
+    row("baseline-normalize-false", {"baseline": {"min": 100, "normalize": False}},
+        subject("Paris.", baseline="paris"), False, 90.9, "score 90.9 < min 100"),
+    row("baseline-normalize-false-folds-case", {"baseline": {"min": 100, "normalize": False}},
+        subject("PARIS", baseline="paris"), True, 100.0),
+    row("baseline-case-sensitive-normalized", {"baseline": {"min": 100, "ignore_case": False}},
+        subject("Paris!", baseline="Paris"), True, 100.0),
     row("baseline-ratio-counts-added-words", {"baseline": 80},
         subject("The answer is Paris", baseline="Paris"), False, 41.7, "< min 80"),
     row("baseline-token-set", {"baseline": {"scorer": "token_set_ratio"}},
@@ -397,9 +426,13 @@ def test_registry_has_exactly_this_issues_checks() -> None:
 
 @pytest.mark.parametrize("scorer", sorted(SCORERS))
 def test_each_scorer_is_the_rapidfuzz_one(scorer: str) -> None:
-    expected = getattr(fuzz, scorer)("Ada Lovelace", "lovelace, ada b.", processor=default_process)
+    score_of = getattr(fuzz, scorer)
+    normalized = score_of("Ada Lovelace", "lovelace, ada b.", processor=default_process)
+    spec = {"fuzzy": {"value": "Ada Lovelace", "min": 0, "scorer": scorer, "normalize": True}}
+    assert run(spec, "lovelace, ada b.").observed == round(normalized, 1)
+    folded = score_of("Ada Lovelace", "lovelace, ada b.", processor=str.casefold)
     spec = {"fuzzy": {"value": "Ada Lovelace", "min": 0, "scorer": scorer}}
-    assert run(spec, "lovelace, ada b.").observed == round(expected, 1)
+    assert run(spec, "lovelace, ada b.").observed == round(folded, 1)
     exact = run({"fuzzy": {"value": "Ada", "min": 100, "scorer": scorer}}, "Ada")
     assert (exact.passed, exact.observed) == (True, 100.0)
 
@@ -533,7 +566,7 @@ ERRORS = [
     ("baseline-scorer", {"baseline": {"scorer": "jaro"}}, "baseline.scorer",
      "unknown scorer 'jaro'; allowed: ratio, partial_ratio"),
     ("baseline-value", {"baseline": {"value": "Paris"}}, "baseline.value",
-     "unknown key; allowed: min, scorer, ignore_case"),
+     "unknown key; allowed: min, scorer, ignore_case, normalize"),
     ("baseline-nested", {"all": [{"baseline": {"min": 101}}]}, "all[0].baseline.min",
      "outside 0-100"),
     ("python-no-project-root", {"python": "mod:fn"}, "python",
@@ -543,7 +576,7 @@ ERRORS = [
     ("nested-weight", {"all": [{"contains": "a", "weight": 2}]}, "all[0].weight",
      "only allowed on a case's own checks"),
     ("unknown-param", {"fuzzy": {"value": "a", "threshold": 3}}, "fuzzy.threshold",
-     "unknown key; allowed: value, min, scorer, ignore_case, pointer"),
+     "unknown key; allowed: value, min, scorer, ignore_case, normalize, pointer"),
     ("missing-param", {"fuzzy": {"min": 3}}, "fuzzy", "missing required key 'value'"),
     ("params-not-mapping", {"length": 5}, "length", "takes a mapping"),
     ("regex-shorthand", {"regex": "("}, "regex", "'(': invalid regular expression"),
