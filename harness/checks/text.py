@@ -1,5 +1,13 @@
 """Checks on the answer's text: equality, substrings, regex, fuzzy similarity (also to the
-baseline's answer), length."""
+baseline's answer), length.
+
+On a JSON array (a ``json`` pointer, or ``fuzzy``'s own, selected one) the string checks
+test its elements, each read as text (a string as is, anything else as JSON): ``contains``
+and ``icontains`` pass when an element equals the text, ``contains_any`` / ``contains_all``
+when some / all of the texts are elements, ``regex`` when the pattern is found in an
+element, ``fuzzy`` on the best element's score. ``equals`` and ``one_of`` compare the whole
+value, and ``length`` reads the JSON text, as on any other value.
+"""
 
 from __future__ import annotations
 
@@ -67,6 +75,13 @@ def _equal_to(subject: Subject, ignore_case: bool) -> tuple[Any, Callable[[Any],
     return text, lambda expected: fold(text) == fold(as_text(expected))
 
 
+def _elements(subject: Subject) -> list[str] | None:
+    """The texts of the elements when the subject's value is a JSON array, else ``None``."""
+    if isinstance(subject.value, list):
+        return [as_text(item) for item in subject.value]
+    return None
+
+
 def equals(*, value: Any, ignore_case: bool = False) -> Check:
     """The answer (or JSON value) equals ``value``."""
 
@@ -97,6 +112,11 @@ def contains(*, value: str) -> Check:
     """The answer contains ``value`` (case-sensitive)."""
 
     def run(subject: Subject) -> CheckResult:
+        elements = _elements(subject)
+        if elements is not None:
+            found = value in elements
+            detail = "" if found else f"{value!r} is not an element of {short(subject.value)}"
+            return CheckResult("contains", found, found, detail)
         found = value in subject.text
         return CheckResult("contains", found, found, "" if found else f"{value!r} not in answer")
 
@@ -108,6 +128,12 @@ def icontains(*, value: str) -> Check:
     needle = value.casefold()
 
     def run(subject: Subject) -> CheckResult:
+        elements = _elements(subject)
+        if elements is not None:
+            found = needle in (e.casefold() for e in elements)
+            of = short(subject.value)
+            detail = "" if found else f"{value!r} is not an element of {of} (ignoring case)"
+            return CheckResult("icontains", found, found, detail)
         found = needle in subject.text.casefold()
         detail = "" if found else f"{value!r} not in answer (ignoring case)"
         return CheckResult("icontains", found, found, detail)
@@ -121,8 +147,13 @@ def contains_any(*, values: Sequence[str]) -> Check:
         raise CheckSpecError("values", "is empty; list at least one string")
 
     def run(subject: Subject) -> CheckResult:
-        found = [v for v in values if v in subject.text]
-        detail = "" if found else f"none of {short(list(values))} in answer"
+        elements = _elements(subject)
+        where = subject.text if elements is None else elements
+        found = [v for v in values if v in where]
+        detail = ""
+        if not found:
+            what = "in answer" if elements is None else "is an element"
+            detail = f"none of {short(list(values))} {what}"
         return CheckResult("contains_any", bool(found), found, detail)
 
     return run
@@ -134,8 +165,12 @@ def contains_all(*, values: Sequence[str]) -> Check:
         raise CheckSpecError("values", "is empty; list at least one string")
 
     def run(subject: Subject) -> CheckResult:
-        missing = [v for v in values if v not in subject.text]
-        detail = f"missing {short(missing)}" if missing else ""
+        elements = _elements(subject)
+        where = subject.text if elements is None else elements
+        missing = [v for v in values if v not in where]
+        detail = ""
+        if missing:
+            detail = f"{'missing' if elements is None else 'not elements:'} {short(missing)}"
         return CheckResult("contains_all", not missing, missing, detail)
 
     return run
@@ -157,10 +192,13 @@ def regex(
         raise CheckSpecError("pattern", f"{pattern!r}: {exc}") from None
 
     def run(subject: Subject) -> CheckResult:
-        match = compiled.search(subject.text)
-        if match is None:
-            return CheckResult("regex", False, None, f"no match for /{pattern}/")
-        return CheckResult("regex", True, match.group(0))
+        elements = _elements(subject)
+        for text in [subject.text] if elements is None else elements:
+            match = compiled.search(text)
+            if match is not None:
+                return CheckResult("regex", True, match.group(0))
+        what = "no match for" if elements is None else "no element matches"
+        return CheckResult("regex", False, None, f"{what} /{pattern}/")
 
     return run
 
@@ -189,15 +227,20 @@ def fuzzy(
     threshold = min
 
     def run(subject: Subject) -> CheckResult:
-        text = subject.text
+        selected: Any = subject.value
         if pointer is not None:
             found, selected, why = select(subject, pointer)
             if not found:
                 return CheckResult("fuzzy", False, None, why)
-            text = as_text(selected)
-        score = float(score_of(value, text, processor=processor))
+        many = isinstance(selected, list)  # an array: the best element's score
+        if many:
+            texts = [as_text(item) for item in selected]
+        else:
+            texts = [subject.text if pointer is None else as_text(selected)]
+        score = max((float(score_of(value, t, processor=processor)) for t in texts), default=0.0)
         passed = score >= threshold
-        detail = "" if passed else f"score {score:.1f} < min {threshold:g}"
+        what = f"best of {len(texts)} elements scores" if many else "score"
+        detail = "" if passed else f"{what} {score:.1f} < min {threshold:g}"
         return CheckResult("fuzzy", passed, round(score, 1), detail)
 
     return run

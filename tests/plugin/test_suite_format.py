@@ -71,3 +71,35 @@ def test_every_undefined_name_of_a_template_fails_collection_at_once(
     )
     assert "Traceback" not in result.stdout.str()
     assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+PLACES = """
+    name: places
+    prompt: "Where? {{ q }}"
+    apis: [chat]
+    cases:
+      - id: substring_of_an_element
+        vars: {q: a}
+        expect:
+          - json: {pointer: /places, contains: Ecuador}
+      - id: an_element
+        vars: {q: b}
+        expect:
+          - json: {pointer: /places, contains: Ecuadorian highlands}
+          - json: {pointer: /places, regex: '^Ecuador'}
+"""
+
+
+def test_string_checks_on_a_json_array_test_its_elements(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(project, "suites/places.yaml", PLACES)
+    server.rules = [Rule(match="Where", answer='{"places": ["Ecuadorian highlands", "Peru"]}')]
+    result = run(project, server, "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.re_match_lines(
+        [
+            r".*FAIL json: at /places: contains: 'Ecuador' is not an element of "
+            r"\['Ecuadorian highlands', 'Peru'\].*",
+        ]
+    )

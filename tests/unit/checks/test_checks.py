@@ -459,11 +459,15 @@ def test_nested_children_three_deep() -> None:
 
 
 def test_json_child_sees_value_and_text() -> None:
-    result = run({"json": {"pointer": "/items", "contains": '"b"'}}, '{"items": ["a", "b"]}')
+    result = run({"json": {"pointer": "/items", "contains": "b"}}, '{"items": ["a", "b"]}')
     assert result.passed
     (child,) = result.children
     assert child.name == "contains"
     assert result.observed == ["a", "b"]
+    # an array's elements, not its JSON text (tests/unit/checks/test_json_arrays.py)
+    assert not run(
+        {"json": {"pointer": "/items", "contains": '"b"'}}, '{"items": ["a", "b"]}'
+    ).passed
 
 
 def test_reasoning_children_run_on_reasoning() -> None:
