@@ -11,6 +11,9 @@ missing, not JSON, outside the schema, truncated or an API error makes the sampl
 With ``samples: N`` the judge is asked N times (temperature 0.7 unless set; 0 for one
 sample) and the median score decides. The check passes when the median score reaches
 ``min_score``; without ``min_score``, when most verdicts say ``pass: true`` (a tie fails).
+A verdict that contradicts itself (its score at or above ``min_score``, or 0.5 without it,
+and ``pass: false``; or below it and ``pass: true``) is marked ``inconsistent`` in the
+observed value and said in the detail; the rule above still decides.
 The engine sends the judge's requests (:mod:`harness.plugin.judging`); this module is pure.
 """
 
@@ -34,6 +37,7 @@ SAMPLED_TEMPERATURE = 0.7  # with samples > 1: verdicts must be able to differ
 ANSWER_CHARS = 20_000  # of the graded answer shown to the judge
 SHOWN_CHARS = 2_000  # of the judge's own answer kept in a check's observed value
 DETAIL_CHARS = 200  # of the judge's reason in the one-line detail (observed keeps it whole)
+CONSISTENT_CUT = 0.5  # without min_score, a verdict's score at or above this should pass
 VERDICT_SCHEMA: Mapping[str, Any] = {
     "type": "object",
     "properties": {
@@ -118,15 +122,27 @@ class JudgeCheck:
             passed = votes * 2 > len(scores)
             rule = f"{votes} of {len(scores)} verdicts pass"
         closest = min(judged.verdicts, key=lambda v: abs(float(v["score"]) - median))
+        cut = CONSISTENT_CUT if self.min_score is None else self.min_score
+        passes = [v["pass"] is True for v in judged.verdicts]
+        inconsistent = [(s >= cut) is not ok for s, ok in zip(scores, passes, strict=True)]
         observed: dict[str, Any] = {
             "score": median,
             "scores": scores,
-            "passes": [v["pass"] for v in judged.verdicts],
+            "passes": passes,
+            "inconsistent": inconsistent,
             "reasons": [str(v["reason"]) for v in judged.verdicts],
             "answers": [a[:SHOWN_CHARS] for a in judged.answers],
         }
         reason = " ".join(str(closest["reason"]).split())
         reason = reason if len(reason) <= DETAIL_CHARS else reason[: DETAIL_CHARS - 3] + "..."
+        said = [
+            f"score {s:.2f} but pass {str(ok).lower()}"
+            for s, ok in zip(scores, passes, strict=True)
+            if (s >= cut) is not ok
+        ]
+        if said:
+            many = f"{len(said)} of {len(scores)} judge verdicts" if len(scores) > 1 else ""
+            rule += f"; {many or 'judge verdict'} inconsistent: {'; '.join(said)}"
         return CheckResult("judge", passed, observed, f"{rule}; judge: {reason}")
 
 

@@ -26,7 +26,7 @@ from harness.gate.stats import percentile, wilson
 from harness.models import APIS, EFFORTS
 from harness.reports import svg as svg_charts
 from harness.reports.svg import el, esc
-from harness.reports.terminal import shorten
+from harness.reports.terminal import inconsistent_verdicts, shorten
 
 EXIT_OK, EXIT_INVALID = 0, 2
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -247,6 +247,20 @@ def not_passing(records: Sequence[dict[str, Any]]) -> list[str]:
     return ["<h2>Samples that did not pass</h2>", _table(headers, rows, text=7), *more]
 
 
+def inconsistent(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The samples whose judge verdict contradicts itself (``checks.judge``'s mark)."""
+    rows = [
+        [*(r[key] for key in ("suite", "case", "api", "effort")), r.get("sample", "-"),
+         r["outcome"], said]
+        for r in sorted(records, key=_order)
+        for said in inconsistent_verdicts(c for c in r.get("checks") or () if isinstance(c, dict))
+    ]  # fmt: skip
+    if not rows:
+        return []
+    headers = ["suite", "case", "api", "effort", "sample", "outcome", "judge verdict"]
+    return ["<h2>Judge verdicts that contradict themselves</h2>", _table(headers, rows, text=7)]
+
+
 def _finished(path: Path) -> str:
     try:
         summary = json.loads((path.parent / "summary.json").read_text(encoding="utf-8"))
@@ -278,6 +292,7 @@ def build_page(run: str, results: Path = Path("results")) -> Page:
         charts += len(drawn)
         body += [f"<h2>Suite {esc(suite)}</h2>", '<div class="charts">', *drawn, "</div>"]
     body += comparison_section(loaded, apis)
+    body += inconsistent(records)
     body += not_passing(records)
     head = (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'

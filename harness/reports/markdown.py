@@ -250,6 +250,14 @@ def markdown_report(
             [*(_bullet(i, "still failing") for i in known), "\n</details>"] if known else [],
         ),
         "API errors": listed("API errors", [_bullet(i, _error(i)) for i in by.get("error", [])]),
+        "judge": listed(
+            "Judge verdicts that contradict themselves",
+            [
+                f"- {_code(item_id(i))} ({_inline(i.get('outcome'))}): {_inline(said)}"
+                for i in sorted(items, key=lambda i: [str(i.get(k)) for k in ITEM_KEY])
+                for said in i.get("judge_inconsistent") or ()
+            ],
+        ),
         "results": (
             "### Results\n\n" + _head(HEADERS),
             [_row(r) for r in summary_rows(items)],
@@ -271,6 +279,7 @@ def markdown_report(
         if sections[name] is not None and len(_join(sections, cut)) > LIMIT:
             sections[name] = smaller
             cut.append(what)
-    for name in ("ignored", "baselines", "API errors", "decisions", "regressions", "results"):
+    squeezed = ("ignored", "judge", "baselines", "API errors", "decisions", "regressions")
+    for name in (*squeezed, "results"):
         _squeeze(sections, cut, name)
     return _join(sections, cut)

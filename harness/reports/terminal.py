@@ -111,11 +111,38 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     return "\n".join(lines)
 
 
+def inconsistent_verdicts(checks: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``score 1.00 but pass false`` for each judge verdict among ``checks`` (``name`` and
+    ``observed``, as records.jsonl keeps them) that ``checks.judge`` marked inconsistent."""
+    said = []
+    for check in checks:
+        seen = check.get("observed")
+        if check.get("name") != "judge" or not isinstance(seen, Mapping):
+            continue
+        marks = zip(  # an older run's record has no "inconsistent": nothing is said
+            seen.get("scores", ()),
+            seen.get("passes", ()),
+            seen.get("inconsistent", ()),
+            strict=False,
+        )
+        said += [f"score {s:.2f} but pass {str(ok).lower()}" for s, ok, odd in marks if odd]
+    return said
+
+
 def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> dict[str, Any]:
     """The JSON-able summary of one item, carried in ``user_properties``."""
     done = [s.completion for s in verdict.samples]
     bad = verdict.first_bad()
     extra: dict[str, Any] = {}
+    odd = [
+        f"sample {s.index}: {said}"
+        for s in verdict.samples
+        for said in inconsistent_verdicts(
+            {"name": c.name, "observed": c.observed} for c in s.checks
+        )
+    ]
+    if odd:  # said even when the item passed (min_score decided)
+        extra["judge_inconsistent"] = odd
     if bad is not None and verdict.outcome != "pass":
         extra["answer"] = shorten(bad.completion.answer, 4000)
         extra["failed_checks"] = [
@@ -220,7 +247,13 @@ def summary_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     for rec in records:
         items[rec["outcome"]] += 1
     counts = ", ".join(f"{items[o]} {o}" for o in ("pass", "fail", "truncated", "error"))
-    return [*table.splitlines(), "", f"items: {counts}"]
+    odd = [
+        f"judge verdict inconsistent: {rec['suite']}::{rec['case']}[{rec['api']}-{rec['effort']}]"
+        f" ({rec['outcome']}), {said}"
+        for rec in records
+        for said in rec.get("judge_inconsistent", ())
+    ]
+    return [*table.splitlines(), "", f"items: {counts}", *odd]
 
 
 def regression_text(described: str, entry: Mapping[str, Any], result: Verdict) -> str:

@@ -247,3 +247,30 @@ def test_a_rubric_that_does_not_render_fails_collection(project: pytest.Pytester
         r"suites/explain.yaml:4: .*\(rendering it for case 'bad'\)",
     ])  # fmt: skip
     assert result.ret == 2
+
+
+def test_a_verdict_that_contradicts_itself_is_said_though_min_score_passes_it(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    # issue 14, item 5: score 1 (>= min_score 0.7) but pass false: min_score still decides
+    odd = Rule(match=r"<answer>\nGravity", answer=verdict(1, False, "right, mentions mass"))
+    write(project, "suites/explain.yaml", SUITE)
+    server.rules = [odd, BAD, *ANSWERS]
+    result = run(project, server, "--glm-report=report.md")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.re_match_lines([
+        r"items: 1 pass, 1 fail, 0 truncated, 0 error",
+        r"judge verdict inconsistent: explain::good\[chat-default\] \(pass\), sample 0:"
+        r" score 1.00 but pass false",
+    ])  # fmt: skip
+    _, records = last_run(project)
+    [good] = next(r for r in records if r["case"] == "good")["checks"]
+    [bad] = next(r for r in records if r["case"] == "bad")["checks"]
+    assert (good["observed"]["inconsistent"], bad["observed"]["inconsistent"]) == ([True], [False])
+    assert "judge verdict inconsistent: score 1.00 but pass false" in good["detail"]
+    report = (project.path / "report.md").read_text()
+    assert "- `explain::good[chat-default]` (pass): sample 0: score 1.00 but pass false" in report
+    run_dir = sorted((project.path / "results" / "runs").iterdir())[-1]
+    assert main(["report", str(run_dir), "--html", str(project.path / "r.html")]) == 0
+    page = (project.path / "r.html").read_text()
+    assert "<h2>Judge verdicts that contradict themselves</h2>" in page

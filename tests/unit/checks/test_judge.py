@@ -122,6 +122,48 @@ def test_median_score_or_majority_vote(
     assert "judge: r" in result.detail  # the reason of the verdict nearest the median
 
 
+# A verdict contradicts itself when its score and its pass disagree: with min_score, a
+# score at or above it with pass false, or below it with pass true; without, the same
+# against 0.5 (issue 14, item 5). It is marked, not regraded: the rule that decides stays.
+@pytest.mark.parametrize(
+    ("min_score", "verdicts", "passed", "inconsistent", "said"),
+    [
+        (0.6, [(1.0, False)], True, [True], "judge verdict inconsistent: score 1.00 but pass false"),
+        (0.6, [(0.0, True)], False, [True], "judge verdict inconsistent: score 0.00 but pass true"),
+        (0.6, [(0.6, False)], True, [True], "score 0.60 but pass false"),  # at min_score: a pass
+        (0.6, [(0.59, True)], False, [True], "score 0.59 but pass true"),
+        (0.6, [(0.6, True)], True, [False], None),
+        (0.6, [(0.3, False)], False, [False], None),
+        (0.2, [(0.3, False)], True, [True], "score 0.30 but pass false"),  # against min_score
+        (None, [(0.3, False)], False, [False], None),  # ... not 0.5: without it, 0.5 decides
+        (None, [(1.0, False)], False, [True], "judge verdict inconsistent: score 1.00 but pass false"),
+        (None, [(0.49, True)], True, [True], "score 0.49 but pass true"),
+        (None, [(0.5, True)], True, [False], None),
+        (
+            0.5, [(0.9, True), (0.8, False), (0.1, True)], True, [False, True, True],
+            "2 of 3 judge verdicts inconsistent: score 0.80 but pass false;"
+            " score 0.10 but pass true",
+        ),
+    ],
+)  # fmt: skip
+def test_a_verdict_that_contradicts_itself_is_marked(
+    min_score: float | None,
+    verdicts: list[tuple[float, bool]],
+    passed: bool,
+    inconsistent: list[bool],
+    said: str | None,
+) -> None:
+    params = {} if min_score is None else {"min_score": min_score}
+    result = decide(judge_check(**params, samples=len(verdicts)), *verdicts)
+    assert result.passed is passed
+    assert result.observed["inconsistent"] == inconsistent
+    if said is None:
+        assert "inconsistent" not in result.detail
+    else:
+        assert said in result.detail
+        assert result.detail.index("inconsistent") < result.detail.index("judge: r")
+
+
 def test_no_verdict_never_passes() -> None:
     check = judge_check(min_score=0.0)
     assert not check(Subject("a", "a", done("a"))).passed  # the judge was never asked
