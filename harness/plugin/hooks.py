@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.plugin.options import add_options, option_value, settings_of
+from harness.plugin.options import (
+    MOVED_ROOTDIR,
+    add_options,
+    option_value,
+    rerun_if_rootdir_moved,
+    settings_of,
+)
 from harness.plugin.stash import STATE
 
 if TYPE_CHECKING:
@@ -21,15 +27,22 @@ if TYPE_CHECKING:
 SUITE_SUFFIXES = (".yaml", ".yml")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the --glm-* options and their ini twins."""
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the --glm-* options and their ini twins; run again if one of their values
+    moved pytest's rootdir (:func:`options.rerun_if_rootdir_moved`)."""
     add_options(parser)
+    config = pluginmanager.get_plugin("pytestconfig")
+    if isinstance(config, pytest.Config):
+        rerun_if_rootdir_moved(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Resolve the run's settings; with no paths given, collect the suites folder."""
     if not config.getoption("glm_suite"):
         return
+    moved = config.stash.get(MOVED_ROOTDIR, None)
+    if moved is not None:
+        raise pytest.UsageError(moved)
     from harness.errors import ConfigError
     from harness.plugin.state import RunState
 

@@ -4,7 +4,11 @@ own modules are imported inside the functions."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -119,6 +123,64 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("glm_suites_dir", "folder of suites, relative to rootdir", default="suites")
     parser.addini("glm_evals_dir", "templates and schemas, relative to rootdir", default="evals")
+
+
+VALUE_FLAGS = frozenset(flag for flag, _, _ in OPTIONS)  # the options that take a value
+MOVED_ROOTDIR = pytest.StashKey[str]()  # why the rootdir cannot be trusted (in-process runs)
+
+
+def joined(args: Sequence[str]) -> list[str]:
+    """``args`` with every ``--glm-x VALUE`` written as ``--glm-x=VALUE``."""
+    out: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in VALUE_FLAGS and index + 1 < len(args):
+            out.append(f"{arg}={args[index + 1]}")
+            index += 2
+        else:
+            out.append(arg)
+            index += 1
+    return out
+
+
+def taken_for_paths(args: Sequence[str], here: Path) -> list[tuple[str, str]]:
+    """The ``(--glm-x, VALUE)`` pairs given apart that name an existing path outside
+    ``here``: pytest chooses its rootdir (and ini file) before the plugin's options are
+    registered, so such a VALUE counts as a test path then, and the rootdir moves to it
+    (pytest issue 1435). A path under ``here`` leads to the same rootdir, so it is left be."""
+    found = []
+    for flag, value in itertools.pairwise(args):
+        if flag in VALUE_FLAGS and not value.startswith("-"):
+            path = (here / value).resolve()
+            if path.exists() and not path.is_relative_to(here.resolve()):
+                found.append((flag, value))
+    return found
+
+
+def rerun_if_rootdir_moved(config: pytest.Config) -> None:
+    """Called as the plugin's options are registered, before capture starts: when an option's
+    value moved the rootdir, run pytest again, in this process, with ``--glm-x=VALUE``
+    (which pytest's early parse skips as an unknown option). Where the arguments are not
+    this process's own (``pytest.main()`` from code), the run stops at configure time
+    with one line saying how to write it instead."""
+    args = list(config.invocation_params.args)
+    if "--glm-suite" not in args:
+        return
+    moved = taken_for_paths(args, config.invocation_params.dir)
+    if not moved:
+        return
+    given = len(sys.argv) - 1
+    prefix = sys.orig_argv[: len(sys.orig_argv) - given]
+    if sys.argv[1:] == args and sys.orig_argv[len(prefix) :] == args and prefix:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [*prefix, *joined(args)])  # noqa: S606 (this very command)
+    flag, value = moved[0]
+    config.stash[MOVED_ROOTDIR] = (
+        f"glm-harness: pytest chose its rootdir before it knew that {flag} takes a value, "
+        f"and took {value} for a test path; write {flag}={value}"
+    )
 
 
 def option_value(config: pytest.Config, name: str) -> str:
