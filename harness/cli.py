@@ -1,4 +1,4 @@
-"""The ``glm-harness`` command: thin wrappers around the pytest plugin and the library.
+"""The glm-harness command: thin wrappers around the pytest plugin and the library.
 
 glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
 glm-harness validate [SUITE...]      load suites and print every problem; no requests
@@ -94,16 +94,27 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _run(pytest_args: Sequence[str]) -> int:
+    """``pytest --glm-suite`` with everything after ``run`` (a leading ``--`` dropped)."""
+    args = list(pytest_args[1:] if pytest_args[:1] == ["--"] else pytest_args)
+    return subprocess.call([sys.executable, "-m", "pytest", "--glm-suite", *args])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``glm-harness`` console script."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["run"]:  # not through argparse: it would claim pytest's options
+        return _run(given[1:])
     parser = argparse.ArgumentParser(
         prog="glm-harness",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run suites: pytest --glm-suite [PYTEST ARGS]")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    run = commands.add_parser(
+        "run", help="run suites: pytest --glm-suite [PYTEST ARGS] (every argument goes to pytest)"
+    )
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="pytest's arguments")
     validate = commands.add_parser("validate", help="check suite files without sending requests")
     validate.add_argument("paths", nargs="*", help="suite files or folders (default: suites/)")
     validate.add_argument("--evals", default="evals", help="templates and schemas folder")
@@ -127,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
     compare.add_argument("--results", default="results", help="where run ids are looked up")
-    chosen = list(sys.argv[1:] if argv is None else argv)[:1]
+    chosen = given[:1]
     for name, module, summary in (
         ("report", "harness.reports.html", "write a self-contained HTML report of a run"),
         (
@@ -149,8 +160,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _compare(args)
     if args.command == "local":
         return _local(args.port)
-    if args.command == "run":
-        return subprocess.call([sys.executable, "-m", "pytest", "--glm-suite", *args.pytest_args])
     lines: list[str] = []
     status = _validate(args.paths, args.evals, lines)
     sys.stdout.write("\n".join(lines) + "\n")
