@@ -130,7 +130,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None or session.config.option.collectonly:
         return
-    from harness.errors import ConfigError
     from harness.plugin.collect import CaseItem
     from harness.settings.values import NO_ENDPOINT
 
@@ -144,11 +143,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     unwritable = state.preflight()  # results that cannot be kept: stop before asking
     if unwritable is not None:
         raise pytest.UsageError(unwritable)
-    if session.config.getoption("glm_local"):
-        try:
-            state.start_local()
-        except ConfigError as exc:
-            raise pytest.UsageError(f"glm-harness --glm-local: {exc}") from None
+    shared = getattr(session.config, "workerinput", {}).get("glm_local")
+    if shared is not None:  # xdist: the controller's server, one for the run
+        state.use_local(shared["url"], shared["model_file"], shared["model_sha256"])
+    elif session.config.getoption("glm_local"):
+        _start_local(state)
     if state.settings.base_url is None:
         raise pytest.UsageError(NO_ENDPOINT)
     if hasattr(session.config, "workerinput"):
@@ -242,12 +241,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         write_markdown(state, target, int(session.exitstatus))
 
 
+def _start_local(state: RunState) -> None:
+    from harness.errors import ConfigError
+
+    try:
+        state.start_local()
+    except ConfigError as exc:
+        raise pytest.UsageError(f"glm-harness --glm-local: {exc}") from None
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist: every worker writes into this run's folder."""
+    """pytest-xdist: every worker writes into this run's folder; with --glm-local the
+    controller starts the one server of the run (before the first worker) and every worker
+    sends to it, so the terminal, summary.json and the page name the real endpoint and model."""
     state = node.config.stash.get(STATE, None)
-    if state is not None:
-        node.workerinput["glm_run_id"] = state.run_id
+    if state is None:
+        return
+    node.workerinput["glm_run_id"] = state.run_id
+    if node.config.getoption("glm_local"):
+        if state.local is None:
+            _start_local(state)
+        node.workerinput["glm_local"] = state.local_info()
 
 
 @pytest.hookimpl(optionalhook=True)

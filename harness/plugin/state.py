@@ -116,17 +116,33 @@ class RunState:
     def start_local(self) -> None:
         """Start the local llama.cpp server and point the run at it (raises ConfigError)."""
         from harness.local.modelid import model_sha256
-        from harness.local.server import MODEL_ALIAS, LocalServer, cache_dir, find_model
+        from harness.local.server import LocalServer, cache_dir, find_model
 
         model = find_model()
-        if model is not None:
-            # hashed before the server starts (a file swapped afterwards is not served)
-            self.model_file, self.model_sha256 = model, model_sha256(model, cache_dir())
+        # hashed before the server starts (a file swapped afterwards is not served)
+        digest = None if model is None else model_sha256(model, cache_dir())
         self.local = LocalServer(model=model).start()
+        self.use_local(self.local.url, model, digest)
+
+    def local_info(self) -> dict[str, Any]:
+        """What an xdist worker needs to use this process's server (:meth:`use_local`)."""
+        return {
+            "url": self.settings.base_url,
+            "model_file": None if self.model_file is None else str(self.model_file),
+            "model_sha256": self.model_sha256,
+        }
+
+    def use_local(self, url: str, model: Path | str | None, digest: str | None) -> None:
+        """Point the run at a running local server (this process's, or under xdist the
+        controller's: one server for the run) serving ``model`` of hash ``digest``."""
+        from harness.local.server import MODEL_ALIAS
+
+        if model is not None:
+            self.model_file, self.model_sha256 = Path(model), digest
         # the port changes every run; the cache must still recognise the same model file
         self.settings = replace(
             self.settings,
-            base_url=self.local.url,
+            base_url=url,
             model=MODEL_ALIAS,
             cache_id=f"llama-server-local/{MODEL_ALIAS}",
         )

@@ -221,3 +221,57 @@ def test_in_process_a_moved_rootdir_is_one_plain_line_naming_the_cure(
                   f"--glm-results={elsewhere}")  # fmt: skip
     assert server.requests == []
     assert sys.argv  # (the outer run's own arguments were not touched)
+
+
+# --- item 3: -n 2 with --glm-local: one server for the run, named everywhere -----------------
+
+COUNTED_LLAMA = """\
+import os, sys, threading
+sys.path.insert(0, {root!r})
+from tests.server.app import Rule, ScriptedServer
+args = sys.argv[1:]
+port = int(args[args.index("--port") + 1])
+with open({starts!r}, "a") as log:
+    log.write(f"{{os.getpid()}} {{port}}\\n")
+with ScriptedServer([Rule(match="", answer="ok")], port=port):
+    threading.Event().wait()
+"""
+
+
+def test_xdist_workers_share_the_one_local_server_the_controller_started(
+    project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    root = Path(__file__).resolve().parents[2]
+    starts = tmp_path / "starts.log"
+    binary = tmp_path / "llama-server"
+    binary.write_text(f"#!{sys.executable}\n"
+                      + COUNTED_LLAMA.format(root=str(root), starts=str(starts)))  # fmt: skip
+    binary.chmod(0o755)
+    model = tmp_path / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    model.write_bytes(b"GGUF weights " * 100)
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    monkeypatch.setenv("GLM_LLAMA_SERVER", str(binary))
+    monkeypatch.setenv("GLM_LOCAL_MODEL", str(model))
+    monkeypatch.setenv("GLM_HARNESS_CACHE", str(tmp_path / "harness-cache"))
+    write(project, "suites/s.yaml", SUITE)
+    result = project.runpytest("--glm-suite", "--glm-local", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    [(pid, port)] = [line.split() for line in starts.read_text().splitlines()]
+    url = f"http://127.0.0.1:{port}"
+    result.stdout.re_match_lines([
+        rf"endpoint: {url} \(local llama-server\)  model: SmolLM2-135M-Instruct "
+        rf"\(file {model.name}, sha256:{digest[:12]}\)",
+    ])  # fmt: skip
+    [path] = (project.path / "results" / "runs").glob("*/summary.json")
+    data = json.loads(path.read_text())
+    assert (data["endpoint"], data["model"]) == (url, "SmolLM2-135M-Instruct")
+    assert (data["model_file"], data["model_sha256"]) == (str(model), digest)
+    assert data["requests"]["sent"] == 2
+    records = [
+        json.loads(line) for line in (path.parent / "records.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 2
+    with pytest.raises(ProcessLookupError):  # stopped with the run
+        os.kill(int(pid), 0)
