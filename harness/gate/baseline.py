@@ -136,7 +136,8 @@ class BaselineFile:
 
 
 def change(entry: Mapping[str, Any] | None, outcome: str) -> Change:
-    """How an item's outcome compares with its baseline entry (PRODUCT.md's table)."""
+    """How an item's outcome compares with its baseline entry (the table in the README's
+    "Baselines and CI gating")."""
     if outcome == "error":
         return "error"  # the API failed: nothing to compare
     if entry is None:
