@@ -62,7 +62,7 @@ class Group:
     score: float | None
     latencies: tuple[float, ...]
     output: float | None
-    reasoning: float | None  # mean over graded samples, compare's rule
+    reasoning: float | None  # mean over graded samples, compare's rule; None: nothing to show
     estimated: bool
     truncated: int
     errors: int
@@ -112,11 +112,20 @@ def groups(records: Sequence[dict[str, Any]]) -> list[Group]:
             score=_mean(s for r in recs if (s := _number(r.get("score"))) is not None),
             latencies=tuple(sorted(s.latency_ms for s in graded if s.latency_ms is not None)),
             output=_mean(s.output for s in graded if s.output is not None),
-            reasoning=_mean(s.reasoning for s in graded),
+            reasoning=_mean(s.reasoning for s in graded) if _any_reasoning(graded, recs) else None,
             estimated=any(s.estimated for s in graded),
             truncated=outcomes.count("truncated"), errors=outcomes.count("error"),
         ))  # fmt: skip
     return out
+
+
+def _any_reasoning(graded: Sequence[compare.Sample], recs: Sequence[dict[str, Any]]) -> bool:
+    """Whether there is a reasoning figure to show: tokens the server reported (0 too) or
+    an estimate from reasoning text. Otherwise the cell reads `-`, as in the terminal."""
+    reported = (r.get("usage") for r in recs if r["outcome"] != "error")
+    return any(s.estimated for s in graded) or any(
+        isinstance(u, dict) and _number(u.get("reasoning_tokens")) is not None for u in reported
+    )
 
 
 def _fmt(value: float | None, spec: str = ".0f") -> str:

@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from harness.checks.grading import Verdict
 from harness.gate.stats import percentile, wilson
-from harness.models import EFFORTS, Case, CheckResult, Message
+from harness.models import EFFORTS, Case, CheckResult, Message, Usage
 
 PROMPT_CHARS = 400
 ANSWER_CHARS = 1200
@@ -93,10 +93,7 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
         lines.append(f"extracted: {sample.extracted!r}")
     elif case.extract is not None and sample.outcome != "truncated":  # never ran on those
         lines.append(f"extracted: nothing (pattern {case.extract.pattern!r} did not match)")
-    lines.append(
-        f"reasoning: {len(done.reasoning)} chars; tokens: input {usage.input_tokens}, "
-        f"output {usage.output_tokens}, reasoning {usage.reasoning_tokens}"
-    )
+    lines.append(f"reasoning: {len(done.reasoning)} chars; tokens: {_token_counts(usage)}")
     if sample.outcome == "truncated":
         lines.append(
             "the token budget ran out before the answer was complete "
@@ -274,6 +271,21 @@ def regression_text(described: str, entry: Mapping[str, Any], result: Verdict) -
         *("  " + visible(line) for line in list(diff)[:80]),
     ]
     return "\n".join(lines)
+
+
+def _token_counts(usage: Usage) -> str:
+    """``input 20, output 30, reasoning 25``; a count the server left out reads "not
+    reported" (never ``None``)."""
+    counts = {
+        "input": usage.input_tokens,
+        "output": usage.output_tokens,
+        "reasoning": usage.reasoning_tokens,
+    }
+    if all(value is None for value in counts.values()):
+        return "not reported"
+    return ", ".join(
+        f"{name} {'not reported' if value is None else value}" for name, value in counts.items()
+    )
 
 
 CHARS_PER_TOKEN = 4  # a rough estimate for English text; marked "est." wherever it is used

@@ -333,3 +333,18 @@ def test_nice_ticks(low: float, high: float, ticks: list[float]) -> None:
 
 def test_box_stats_are_min_quartiles_p95_max() -> None:
     assert svg_charts.box_stats([float(v) for v in range(1, 102)]) == (1, 26, 51, 76, 96, 101)
+
+
+@pytest.mark.parametrize(
+    ("reported", "cell"), [(None, "-"), (0, "0"), (40, "40")], ids=["nothing", "zero", "some"]
+)
+def test_reason_tok_reads_as_the_terminal_table_does(
+    tmp_path: Path, reported: int | None, cell: str
+) -> None:
+    """`-` when the server reported no reasoning tokens and there is no reasoning text."""
+    from harness.reports.terminal import reasoning_cell
+
+    page = page_of(tmp_path, [rec("a", "chat", "low", reasoning_tokens=reported, reasoning="")])
+    assert tables(page)[0][1][10] == cell
+    item = {"reasoning_tokens": [] if reported is None else [reported], "reasoning_chars": [0]}
+    assert reasoning_cell([item]) == cell

@@ -358,3 +358,15 @@ def test_reasoning_tokens_are_estimated_and_marked_when_not_reported(
     from harness.reports.terminal import reasoning_cell
 
     assert reasoning_cell(recs) == cell
+
+
+def test_token_counts_the_server_did_not_report_read_as_not_reported() -> None:
+    import dataclasses
+
+    silent = dataclasses.replace(done("6"), usage=Usage(input_tokens=20, output_tokens=30))
+    lines = text_for(make_case(), silent).splitlines()
+    assert "reasoning: 12 chars; tokens: input 20, output 30, reasoning not reported" in lines
+    nothing = dataclasses.replace(done("6"), usage=Usage())
+    lines = text_for(make_case(), nothing).splitlines()
+    assert "reasoning: 12 chars; tokens: not reported" in lines
+    assert not any("None" in line for line in lines)
