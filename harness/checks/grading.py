@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from harness.checks.judge import JudgeCheck
+from harness.checks.regexes import quoted
 from harness.models import Case, CheckResult, Completion, Judged, Outcome, SampleResult, Subject
 
 FAILURE_CHARS = 300  # of the exception's message in "grading failed: ..."
+# Checks that do not read the answer's text: their reasons stand when extract finds nothing.
+NOT_ON_ANSWER = frozenset({"finished", "latency_ms", "tokens", "reasoning"})
 
 
 def grade(
@@ -69,6 +72,9 @@ def _grade(
         )
         for number, bound in enumerate(case.checks)
     )
+    if case.extract is not None and extracted is None:
+        why = f"extract {quoted(case.extract.pattern)} did not match the answer"
+        results = tuple(_unmatched(r, why) for r in results)
     total = sum(r.weight for r in results)
     score = 1.0 if total == 0 else sum(r.weight for r in results if r.passed) / total
     passed = all(r.passed for r in results) if case.threshold is None else score >= case.threshold
@@ -87,6 +93,15 @@ def extract(case: Case, answer: str) -> tuple[str, str | None]:
     match = case.extract.search(answer)
     extracted = None if match is None else (match.group(1) if match.groups() else match.group(0))
     return extracted or "", extracted
+
+
+def _unmatched(result: CheckResult, why: str) -> CheckResult:
+    """A failed check that read the (empty) extracted text says that ``extract`` did not
+    match, instead of "no number in answer"; so do the failed checks nested in it."""
+    if result.passed or result.name in NOT_ON_ANSWER:
+        return result
+    children = tuple(_unmatched(c, why) for c in result.children)
+    return replace(result, detail=why, children=children)
 
 
 def _weighted(result: CheckResult, weight: float) -> CheckResult:

@@ -82,6 +82,15 @@ class SafePattern:
         return found
 
 
+def quoted(pattern: str) -> str:
+    """A pattern as messages show it: in single quotes with its backslashes as written
+    (``'Answer:\\s*(.+)'``, where ``repr`` doubles them); ``repr`` when it holds a quote or
+    a character that does not print (a line break), so the message stays one line."""
+    if "'" in pattern or not pattern.isprintable():
+        return repr(pattern)
+    return f"'{pattern}'"
+
+
 @functools.lru_cache(maxsize=1024)  # a suite-level `extract` is compiled for every case
 def compile_safe(pattern: str, flags: int = 0) -> SafePattern:
     """Compile a suite's pattern (Python syntax; ``flags`` from :data:`FLAGS`) for RE2,

@@ -26,7 +26,7 @@ from referencing._core import Resolver
 from referencing.exceptions import Unresolvable
 
 from harness.checks.jsontext import pointer_of
-from harness.checks.regexes import UnsafePattern, compile_safe
+from harness.checks.regexes import UnsafePattern, compile_safe, quoted
 from harness.errors import TemplateError
 
 Loader = Callable[[str], Mapping[str, Any]]
@@ -194,7 +194,7 @@ class _Crawler:
             try:
                 compile_safe(pattern)
             except UnsafePattern as exc:
-                raise SchemaRefused(f"{source}: pattern {pattern!r}: {exc}") from None
+                raise SchemaRefused(f"{source}: pattern {quoted(pattern)}: {exc}") from None
 
 
 def _join(base: str, ref: str) -> str:
@@ -248,7 +248,7 @@ def _search(pattern: str, text: str) -> bool:
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if validator.is_type(instance, "string") and not _search(pattern, instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+        yield ValidationError(f"{instance!r} does not match {quoted(pattern)}")
 
 
 def _pattern_properties(

@@ -20,7 +20,7 @@ from rapidfuzz.utils import default_process
 
 from harness.checks.base import check_pointer, check_range, select, short
 from harness.checks.jsontext import as_text
-from harness.checks.regexes import UnsafePattern, compile_safe
+from harness.checks.regexes import UnsafePattern, compile_safe, quoted
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
@@ -189,7 +189,7 @@ def regex(
     try:
         compiled = compile_safe(pattern, flags)
     except UnsafePattern as exc:
-        raise CheckSpecError("pattern", f"{pattern!r}: {exc}") from None
+        raise CheckSpecError("pattern", f"{quoted(pattern)}: {exc}") from None
 
     def run(subject: Subject) -> CheckResult:
         elements = _elements(subject)

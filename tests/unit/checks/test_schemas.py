@@ -198,7 +198,7 @@ def test_grading_resolves_nothing_new(evals: Path, monkeypatch: pytest.MonkeyPat
     ("schema", "shown"),
     [
         ({"patternProperties": {"x" * 3000: {}}}, "pattern 'xxxx"),
-        ({"properties": {"a": {"items": {"pattern": "(a+)\\1"}}}}, "pattern '(a+)\\\\1'"),
+        ({"properties": {"a": {"items": {"pattern": "(a+)\\1"}}}}, "pattern '(a+)\\1'"),
     ],
 )
 def test_schema_patterns_compile_safe_refuses_fail_collection(
