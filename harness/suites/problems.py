@@ -117,15 +117,31 @@ def problems_from(
             for key in error.instance:
                 if key in allowed:
                     continue
-                what = "check" if _is_check(schema) else "key"
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
                 tip = f"; did you mean {hint[0]!r}?" if hint else ""
                 line = located.line_of((*path, key), key=True)
-                message = f"unknown {what} {key!r}{tip} (allowed: {', '.join(allowed)})"
+                message = f"unknown key {key!r}{tip} (allowed: {', '.join(allowed)})"
+                if _is_check(schema):
+                    message = _unknown_check(str(key), hint, allowed)
                 out.append(Problem(filename, line, format_path((*path, key)), message))
             continue
         out.append(Problem(filename, located.line_of(path), format_path(path), _message(error)))
     return out
+
+
+# Keys of a check mapping that are not checks: a case's own check's weight, json's pointer.
+_BESIDE_CHECKS = ("pointer", "weight")
+
+
+def _unknown_check(key: str, hint: list[str], allowed: list[str]) -> str:
+    """``unknown check 'fuzy'; did you mean 'fuzzy'? (checks: all, any, ...)``: the list
+    names checks only; ``weight`` or ``pointer``, where the mapping takes them, come after."""
+    checks = [k for k in allowed if k not in _BESIDE_CHECKS]
+    beside = [k for k in allowed if k in _BESIDE_CHECKS]
+    what = "key" if hint and hint[0] in beside else "check"
+    tip = f"; did you mean {hint[0]!r}?" if hint else ""
+    also = f"; besides the check: {', '.join(beside)}" if beside else ""
+    return f"unknown {what} {key!r}{tip} (checks: {', '.join(checks)}{also})"
 
 
 def _message(error: jsonschema.ValidationError) -> str:

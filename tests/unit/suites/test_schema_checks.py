@@ -4,12 +4,14 @@ parameter added to a check (``fuzzy.normalize``) cannot be missing from the sche
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 import pytest
 
 from harness.checks.registry import CHECKS
-from harness.suites.problems import schema_errors, suite_schema
+from harness.suites.problems import problems_from, schema_errors, suite_schema
+from harness.suites.source import load_yaml
 
 # Checks whose object form is not a plain parameter mapping of the factory's keywords, and
 # checks the schema takes in their shorthand form only.
@@ -43,3 +45,47 @@ def test_schema_parameters_are_the_factory_keywords(name: str) -> None:
 def test_normalize_is_in_the_schema(check: dict[str, Any], ok: bool) -> None:
     errors = schema_errors({"prompt": "p", "cases": [{"id": "a", "expect": [check]}]})
     assert (not errors) is ok, [e.message for e in errors]
+
+
+def unknown(check: dict[str, Any]) -> list[str]:
+    text = json.dumps({"prompt": "p", "cases": [{"id": "a", "expect": [check]}]})
+    located = load_yaml(text, "s.yaml")
+    return [p.message for p in problems_from(schema_errors(located.data), located, "s.yaml")]
+
+
+CHECK_NAMES = "all, any, baseline, contains, contains_all, contains_any, equals, finished, fuzzy"
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        pytest.param(
+            {"fuzy": "x"},
+            f"unknown check 'fuzy'; did you mean 'fuzzy'? (checks: {CHECK_NAMES}, ",
+            id="top-level",
+        ),
+        pytest.param(
+            {"all": [{"fuzy": "x"}]},
+            f"unknown check 'fuzy'; did you mean 'fuzzy'? (checks: {CHECK_NAMES}, ",
+            id="nested",
+        ),
+        pytest.param(
+            {"json": {"pointer": "/a", "fuzy": "x"}},
+            f"unknown check 'fuzy'; did you mean 'fuzzy'? (checks: {CHECK_NAMES}, ",
+            id="in-json",
+        ),
+        pytest.param(
+            {"contains": "x", "wieght": 2},
+            "unknown key 'wieght'; did you mean 'weight'? (checks: ",
+            id="a-misspelt-weight",
+        ),
+    ],
+)
+def test_an_unknown_check_lists_checks_only(check: dict[str, Any], message: str) -> None:
+    (found,) = [m for m in unknown(check) if m.startswith("unknown")]
+    assert found.startswith(message)
+    listed = found.partition("(checks: ")[2].partition(")")[0]
+    names = listed.partition(";")[0].split(", ")
+    assert "weight" not in names
+    assert "pointer" not in names
+    assert "fuzzy" in names
