@@ -103,3 +103,33 @@ def test_string_checks_on_a_json_array_test_its_elements(
             r"\['Ecuadorian highlands', 'Peru'\].*",
         ]
     )
+
+
+def test_a_failed_check_says_extract_did_not_match(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(
+        project,
+        "suites/x.yaml",
+        """
+        prompt: "Add {{ q }}"
+        apis: [chat]
+        extract: 'Answer:\\s*(.+)'
+        cases:
+          - id: a
+            vars: {q: "2+3"}
+            expect:
+              - number: 5
+              - contains: "5"
+        """,
+    )
+    server.rules = [Rule(match="Add", answer="It is 5.")]
+    result = run(project, server)
+    result.assert_outcomes(failed=1)
+    result.stdout.re_match_lines(
+        [
+            r"\s*FAIL number: extract 'Answer:\\s\*\(\.\+\)' did not match the answer.*",
+            r"\s*FAIL contains: extract 'Answer:\\s\*\(\.\+\)' did not match the answer.*",
+        ]
+    )
+    assert "no number in answer" not in result.stdout.str()
