@@ -91,6 +91,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "value": TEXTS,
     "values": STRINGS,
     "ignore_case": st.booleans(),
+    "normalize": st.booleans(),
     "multiline": st.booleans(),
     "dotall": st.booleans(),
     "pattern": st.sampled_from(PATTERNS),
