@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
+import json
 import re
 import shutil
 from pathlib import Path
@@ -148,7 +148,7 @@ def test_every_example_suite_end_to_end_with_glm_local(
     assert re.search(r"^endpoint: http://127\.0\.0\.1:\d+ \(local llama-server\)", out, re.M)
     # each item's record is complete: outcome, samples, latencies and token counts
     props = ElementTree.parse(xml).iter("property")
-    records = [ast.literal_eval(p.get("value", "")) for p in props if p.get("name") == "glm"]
+    records = [json.loads(p.get("value", "")) for p in props if p.get("name") == "glm"]
     assert len(records) == items
     for rec in records:
         assert rec["outcome"] in ("pass", "fail", "truncated", "error")

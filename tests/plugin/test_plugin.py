@@ -200,7 +200,9 @@ def test_without_endpoint_the_run_stops_with_one_message(project: pytest.Pyteste
     write(project, "suites/math.yaml", MATH)
     result = project.runpytest("--glm-suite", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.re_match_lines([r".*no model endpoint configured.*GLM_BASE_URL.*--glm-local.*"])
+    result.stderr.re_match_lines(
+        [r"ERROR: glm-harness: no model endpoint configured.*GLM_BASE_URL.*--glm-local.*"]
+    )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
