@@ -209,7 +209,7 @@ def exit_code(state: RunState, pytest_status: int) -> int:
 def decisions(state: RunState) -> list[dict[str, Any]]:
     """The paired test per suite x api x effort with a baseline: regression, no regression,
     or inconclusive. It gates the run for sampled answers (more than one sample per case);
-    with one sample per case each item is judged on its own (PRODUCT.md's table) and the
+    with one sample per case each item is judged on its own (the README's table) and the
     exact McNemar test is reported for information."""
     from harness.gate.stats import decide
 
