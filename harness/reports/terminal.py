@@ -11,6 +11,7 @@ from typing import Any
 from tabulate import tabulate
 
 from harness.checks.grading import Verdict
+from harness.checks.regexes import quoted
 from harness.gate.stats import percentile, wilson
 from harness.models import EFFORTS, Case, CheckResult, Message, Usage
 
@@ -92,7 +93,7 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     if sample.extracted is not None:
         lines.append(f"extracted: {sample.extracted!r}")
     elif case.extract is not None and sample.outcome != "truncated":  # never ran on those
-        lines.append(f"extracted: nothing (pattern {case.extract.pattern!r} did not match)")
+        lines.append(f"extracted: nothing (pattern {quoted(case.extract.pattern)} did not match)")
     lines.append(f"reasoning: {len(done.reasoning)} chars; tokens: {_token_counts(usage)}")
     if sample.outcome == "truncated":
         lines.append(

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import harness.checks.registry as checks_module
+from harness.checks.jsontext import NestingTooDeep
 from harness.checks.registry import CHECKS, CheckContext, build_check
 from harness.checks.text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
@@ -382,6 +383,11 @@ def test_built_checks_grade_any_subject(specs: list[Any], subjects: list[Subject
     built = [pair for pair in map(build, specs) if pair is not None]
     for name, check in built:
         for subject in subjects:
-            result = check(subject)
+            try:
+                result = check(subject)
+            except NestingTooDeep:
+                # by design: JSON nested past jsontext.MAX_DEPTH cannot be graded, and
+                # grading makes that sample an error (tests/unit/checks/test_grading.py)
+                continue
             assert_well_formed(result)
             assert result.name == name

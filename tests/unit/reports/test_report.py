@@ -231,7 +231,7 @@ def test_failure_text_shows_where_prompt_answer_and_failed_check() -> None:
 def test_failure_text_shows_extracted_text_or_that_nothing_matched() -> None:
     case = make_case("q", bound({"number": 5}), extract=r"Answer:\s*(\d+)")
     assert "extracted: '6'" in text_for(case, done("Answer: 6"))
-    assert "extracted: nothing (pattern 'Answer:\\\\s*(\\\\d+)' did not match)" in text_for(
+    assert "extracted: nothing (pattern 'Answer:\\s*(\\d+)' did not match)" in text_for(
         case, done("6")
     )
 
