@@ -65,9 +65,17 @@ def test_report_of_a_real_run(
     assert latency.count('class="sample"') == 24
     # high effort reasons more and fixes "hard"; the API makes no difference
     assert "<h2>Comparison by effort</h2>" in page
-    assert '<li class="effect"><b>depth chat: low -&gt; high</b>: effect (reasoning +635' in page
+    # three cases are too few for any verdict (issue 14): the page says so, with the
+    # evidence, and never "no measurable effect"
+    too_few = "too few cases to tell (n=3; no difference can show with fewer than 6 cases)"
+    assert (
+        f'<li class="inconclusive"><b>depth chat: low -&gt; high</b>: {too_few}: pass rate +0.33'
+        in page
+    )
+    assert "reasoning tokens +635 per case" in page
     assert "fail-&gt;pass: hard" in page
-    assert f'<li class="no-effect"><b>depth low: chat -&gt; responses</b>: {IGNORED}' in page
+    assert f'<li class="inconclusive"><b>depth low: chat -&gt; responses</b>: {too_few}' in page
+    assert IGNORED not in page
     failed = [row for row in rows(page) if row[:2] == ["depth", "hard"]]
     assert [row[2:] for row in failed] == [
         [api, "low", sample, "fail", "Answer: 5"]
