@@ -63,7 +63,7 @@ def test_report_of_a_real_run(
     scatter, latency = re.findall(r'<svg class="chart [\w-]+".*?</svg>', page, re.S)
     assert scatter.count('class="point"') == 4
     assert latency.count('class="sample"') == 24
-    # high effort reasons more and fixes "hard"; the API makes no difference
+    # high effort reasons more and fixes "hard"
     assert "<h2>Comparison by effort</h2>" in page
     # three cases are too few for any verdict (issue 14): the page says so, with the
     # evidence, and never "no measurable effect"
