@@ -35,6 +35,11 @@ def test_scripts_run_prints_its_command_and_exits_with_pytests_code(
 
 
 def test_make_run_runs_the_script() -> None:
-    done = subprocess.run(["make", "-n", "run", "ARGS=-k add_small"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    # under `make test` this runs inside another make: its MAKEFLAGS would add
+    # "make[1]: Leaving directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "run", "ARGS=-k add_small"], cwd=ROOT,
+        capture_output=True, text=True, timeout=60, check=True, env=env,
+    )  # fmt: skip
     assert done.stdout.splitlines()[-1] == "scripts/run -k add_small"
