@@ -92,6 +92,11 @@ class Secret:
     def reveal(self) -> str:
         return self._value
 
+    def fits_header(self) -> bool:
+        """Whether the value can go in an HTTP header (printable ASCII): httpx would raise
+        with the token in the exception's repr otherwise."""
+        return self._value.isascii() and self._value.isprintable()
+
     def bearer(self) -> str:
         """The ``Authorization`` header value."""
         return f"Bearer {self._value}"
@@ -146,10 +151,6 @@ def _compile(value: str, *, raw: bool = False) -> Any:
         options.encoding = re2.Options.Encoding.LATIN1
         return re2.compile(pattern.encode("utf-8"), options=options)
     return re2.compile(pattern, options=options)
-
-
-def from_env(value: str | None) -> Secret | None:
-    return None if value is None else Secret(value)
 
 
 def redact(text: str) -> str:

@@ -263,7 +263,7 @@ def _as_secret(api_key: Secret | str | None) -> Secret | None:
         secret = api_key
     else:
         secret = Secret(api_key.strip()) if api_key.strip() else None
-    if secret and not (secret.reveal().isascii() and secret.reveal().isprintable()):
+    if secret and not secret.fits_header():
         raise ConfigError("API key contains characters not allowed in an HTTP header")
     return secret
 

@@ -121,7 +121,7 @@ def api_key_from_env(name: str = "GLM_API_KEY") -> Secret | None:
     if not (os.environ.get(name) or "").strip():
         return None
     secret = Secret(os.environ[name].strip())
-    if not (secret.reveal().isascii() and secret.reveal().isprintable()):
+    if not secret.fits_header():
         raise ConfigError(
             f"{name} contains characters that cannot be sent in an HTTP header "
             "(a stray newline or non-ASCII character?)"
