@@ -2,6 +2,7 @@
 families, and grading.
 
 - ``registry``: every check by name, the shorthand forms, and ``build_check``;
+- ``signatures``: what each factory declares (its keywords and their types);
 - ``base``: what the families share (the check context, pointers, short values);
 - ``text``, ``data``, ``run``, ``user``, ``judge``: the families (strings and regexes; JSON,
   numbers and schemas; finish, latency and tokens; a project's own ``python`` functions;

@@ -9,12 +9,8 @@ the spec, and returns a closure that grades a ``Subject``.
 
 from __future__ import annotations
 
-import inspect
-import types
-import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from functools import cache
+from dataclasses import replace
 from typing import Any
 
 from harness.checks import data as checks_data
@@ -22,8 +18,9 @@ from harness.checks import judge
 from harness.checks import run as checks_run
 from harness.checks import text as checks_text
 from harness.checks import user as checks_user
-from harness.checks.base import CheckContext, Factory, check_pointer, join_path, select, short
+from harness.checks.base import CheckContext, Factory, check_pointer, join_path, select
 from harness.checks.jsontext import as_text
+from harness.checks.signatures import check_types, signature_of
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
@@ -198,69 +195,8 @@ def _is_shorthand(name: str, raw: Any) -> bool:
     return name == "equals" and not ("value" in raw and set(raw) <= _EQUALS_KEYS)
 
 
-@dataclass(frozen=True, slots=True)
-class _Signature:
-    allowed: tuple[str, ...]
-    required: frozenset[str]
-    takes_ctx: bool
-    takes_extra: bool
-    types: Mapping[str, Any]  # each keyword's annotation
-
-
-@cache
-def _signature(factory: Factory) -> _Signature:
-    params = inspect.signature(factory).parameters.values()
-    keywords = [p for p in params if p.kind is p.KEYWORD_ONLY and p.name != "ctx"]
-    hints = typing.get_type_hints(factory)
-    return _Signature(
-        allowed=tuple(p.name for p in keywords),
-        required=frozenset(p.name for p in keywords if p.default is p.empty),
-        takes_ctx="ctx" in {p.name for p in params},
-        takes_extra=any(p.kind is p.VAR_KEYWORD for p in params),
-        types={p.name: hints[p.name] for p in keywords},
-    )
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    """``value`` is of the type a factory declares (the JSON reading: a bool is no number,
-    ``3.0`` is an integer, a list is a sequence, a string is not)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in args)
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if hint is bool or hint is str:
-        return isinstance(value, hint)
-    if isinstance(value, bool):
-        return False
-    if hint is int:
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if hint is float:
-        return isinstance(value, int | float)
-    if origin is Sequence:
-        return isinstance(value, list | tuple) and all(_fits(v, args[0]) for v in value)
-    if origin is Mapping:
-        return isinstance(value, Mapping) and all(isinstance(k, str) for k in value)
-    return True  # a type the registry does not know: the factory checks it
-
-
-def _wanted(hint: Any) -> str:
-    """How an error names a declared type: ``a number``, ``a string or null``..."""
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_wanted(arg) for arg in args if arg is not type(None))
-    if typing.get_origin(hint) is Sequence:
-        return "a list of strings" if args == (str,) else "a list"
-    if typing.get_origin(hint) is Mapping:
-        return "a mapping"
-    names = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
-    return names.get(hint, str(hint))
-
-
 def _arguments(factory: Factory, params: Mapping[Any, Any], ctx: CheckContext) -> dict[str, Any]:
-    sig = _signature(factory)
+    sig = signature_of(factory)
     for key in params:
         if (
             not isinstance(key, str)
@@ -277,15 +213,6 @@ def _arguments(factory: Factory, params: Mapping[Any, Any], ctx: CheckContext) -
     return arguments
 
 
-def _check_types(factory: Factory, params: Mapping[str, Any]) -> None:
-    """Raise ``CheckSpecError`` for a parameter not of its declared type."""
-    declared = _signature(factory).types
-    for key, value in params.items():
-        hint = declared.get(key, Any)
-        if not _fits(value, hint):
-            raise CheckSpecError(key, f"expected {_wanted(hint)}, got {short(value)}")
-
-
 def _build(factory: Factory, params: Mapping[str, Any], ctx: CheckContext) -> Check:
     """Call ``factory``. Its own checks come first (their messages say the most); then the
     declared types, which a factory need not check: ``contains: 5`` builds, but would
@@ -296,9 +223,9 @@ def _build(factory: Factory, params: Mapping[str, Any], ctx: CheckContext) -> Ch
     except CheckSpecError:
         raise
     except Exception:
-        _check_types(factory, params)  # a parameter of the wrong type: say which
+        check_types(factory, params)  # a parameter of the wrong type: say which
         raise
-    _check_types(factory, params)
+    check_types(factory, params)
     return check
 
 
