@@ -21,6 +21,7 @@ import dataclasses
 import importlib
 import importlib.util
 import inspect
+import math
 import re
 import site
 import sys
@@ -31,7 +32,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
-from harness.checks.base import CheckContext, short
+from harness.checks.base import CheckContext, check_float_sized, short
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
@@ -200,19 +201,27 @@ def context_of(subject: Subject) -> dict[str, Any]:
     }
 
 
-def verdict_of(returned: Any) -> CheckResult:
+def verdict_of(returned: Any, threshold: float | None = None) -> CheckResult:
     """A function's return value -> its verdict: ``bool``; a number in 0-1 (passes at 0.5
-    or more; observed is the number); ``{passed: bool, observed?, detail?}``."""
+    or more; observed is the number), or, with a ``threshold``, any finite number (passes
+    at ``threshold`` or more); ``{passed: bool, observed?, detail?}``."""
     if isinstance(returned, bool):
         return CheckResult("python", returned, returned, "" if returned else "returned False")
     if isinstance(returned, Real):
-        number = float(returned)
-        if not 0 <= number <= 1:  # NaN too
+        try:
+            number = float(returned)
+        except OverflowError:  # an int past float's range
+            number = math.inf if isinstance(returned, int) and returned > 0 else -math.inf
+        if threshold is None and not 0 <= number <= 1:  # NaN too
             why = f"python check returned {short(returned)}, outside 0-1; {EXPECTED}"
             return CheckResult("python", False, None, why)
+        if not math.isfinite(number):
+            why = f"python check returned {short(returned)}, not a finite number"
+            return CheckResult("python", False, None, why)
+        bar = 0.5 if threshold is None else threshold
         observed = returned if isinstance(returned, int | float) else number
-        ok = number >= 0.5
-        return CheckResult("python", ok, observed, "" if ok else f"{number:g} < 0.5")
+        ok = number >= bar
+        return CheckResult("python", ok, observed, "" if ok else f"{number:g} < {bar:g}")
     if isinstance(returned, Mapping):
         passed = returned.get("passed")
         if not isinstance(passed, bool):
@@ -227,10 +236,21 @@ def verdict_of(returned: Any) -> CheckResult:
     return CheckResult("python", False, None, f"python check returned {kind}; {EXPECTED}")
 
 
-def python(*, ctx: CheckContext, function: str, args: Mapping[str, Any] | None = None) -> Check:
+def python(
+    *,
+    ctx: CheckContext,
+    function: str,
+    args: Mapping[str, Any] | None = None,
+    threshold: float | None = None,
+) -> Check:
     """``function(answer, context, **args)`` of the user's project decides; ``context`` holds
-    ``value``, ``reasoning``, ``usage``, ``latency_ms``, ``finish`` and ``baseline``. An
-    exception in the function fails the check (observed ``None``), never the run."""
+    ``value``, ``reasoning``, ``usage``, ``latency_ms``, ``finish`` and ``baseline``. A
+    number returned passes at 0.5 or more (and must lie in 0-1), or, with ``threshold``, at
+    ``threshold`` or more (any finite number). An exception in the function fails the check
+    (observed ``None``), never the run."""
+    check_float_sized("threshold", threshold)
+    if threshold is not None and not math.isfinite(threshold):  # a string: TypeError
+        raise CheckSpecError("threshold", f"{threshold!r} is not a finite number")
     if ctx.project_root is None:
         raise CheckSpecError("", "python checks need the project root")
     if not isinstance(function, str):
@@ -249,7 +269,7 @@ def python(*, ctx: CheckContext, function: str, args: Mapping[str, Any] | None =
             # A fresh copy per call: a function that changes its arguments cannot change
             # what the next sample gets.
             returned = fn(subject.text, context_of(subject), **copy.deepcopy(kwargs))
-            return verdict_of(returned)
+            return verdict_of(returned, threshold)
         except (Exception, SystemExit) as exc:
             return CheckResult("python", False, None, one_line(f"raised {_error(exc)}"))
 

@@ -120,6 +120,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "samples": BOUNDS,
     "temperature": NUMBERS,
     "max_output_tokens": BOUNDS,
+    "threshold": NUMBERS,
 }
 # Where a check reads a parameter of the same name as another type.
 PLAUSIBLE_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {

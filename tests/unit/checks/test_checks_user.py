@@ -138,8 +138,9 @@ def fn(name: str) -> str:
     return f"{PKG}.grading:{name}"
 
 
-def returning(value: Any) -> dict[str, Any]:
-    return {"python": {"function": fn("returns"), "args": {"value": value}}}
+def returning(value: Any, threshold: Any = None) -> dict[str, Any]:
+    spec = {"function": fn("returns"), "args": {"value": value}}
+    return {"python": spec if threshold is None else {**spec, "threshold": threshold}}
 
 
 def row(
@@ -165,6 +166,24 @@ ROWS = [
     row("number-over-1", returning(1.5), "x", False, None, "returned 1.5, outside 0-1"),
     row("number-negative", returning(-0.1), "x", False, None, "outside 0-1"),
     row("number-nan", returning(math.nan), "x", False, None, "returned nan, outside 0-1"),
+    # with a threshold: any finite number, passing at the threshold or more
+    row("threshold-over-1", returning(7, threshold=5), "x", True, 7),
+    row("threshold-at", returning(5.0, threshold=5), "x", True, 5.0),
+    row("threshold-under", returning(3, threshold=5), "x", False, 3, "3 < 5"),
+    row("threshold-negative", returning(-2.5, threshold=-3), "x", True, -2.5),
+    row("threshold-in-0-1", returning(0.7, threshold=0.8), "x", False, 0.7, "0.7 < 0.8"),
+    row("threshold-0-1-low", returning(0.3, threshold=0.25), "x", True, 0.3),
+    row("threshold-inf", returning(math.inf, threshold=0), "x", False, None,
+        "python check returned inf, not a finite number"),
+    row("threshold-nan", returning(math.nan, threshold=0), "x", False, None,
+        "returned nan, not a finite number"),
+    row("threshold-huge-int", returning(10**400, threshold=0), "x", False, None,
+        "not a finite number"),
+    row("threshold-bool-unchanged", returning(True, threshold=5), "x", True, True),
+    row("threshold-false-unchanged", returning(False, threshold=-5), "x", False, False,
+        "returned False"),
+    row("threshold-mapping-unchanged", returning({"passed": True, "observed": 99}, threshold=5),
+        "x", True, 99),
     # mappings
     row("mapping-passed", returning({"passed": True}), "x", True, None),
     row("mapping-all-keys", returning({"passed": False, "observed": 12, "detail": "too long"}),
@@ -317,7 +336,17 @@ SPEC_ERRORS = [
     ("not-a-string", {"python": 5}, "python", "must be a string 'package.module:function'"),
     ("no-function", {"python": {"args": {}}}, "python", "missing required key 'function'"),
     ("unknown-key", {"python": {"function": "a:b", "kwargs": {}}}, "python.kwargs",
-     "unknown key; allowed: function, args"),
+     "unknown key; allowed: function, args, threshold"),
+    ("threshold-nan", returning(1, threshold=math.nan), "python.threshold",
+     "nan is not a finite number"),
+    ("threshold-inf", returning(1, threshold=-math.inf), "python.threshold",
+     "-inf is not a finite number"),
+    ("threshold-huge", returning(1, threshold=10**400), "python.threshold",
+     "is too large a number"),
+    ("threshold-bool", returning(1, threshold=True), "python.threshold",
+     "expected a number, got True"),
+    ("threshold-string", returning(1, threshold="high"), "python.threshold",
+     "expected a number, got 'high'"),
     ("args-not-mapping", {"python": {"function": fn("is_paris"), "args": [1]}}, "python.args",
      "must be a mapping of keyword arguments"),
     ("no-such-module", {"python": f"{PKG}_nope.mod:fn"}, "python",
