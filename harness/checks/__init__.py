@@ -4,9 +4,9 @@ families, and grading.
 - ``registry``: every check by name, the shorthand forms, and ``build_check``;
 - ``signatures``: what each factory declares (its keywords and their types);
 - ``base``: what the families share (the check context, pointers, short values);
-- ``text``, ``data``, ``run``, ``user``, ``judge``: the families (strings and regexes; JSON,
-  numbers and schemas; finish, latency and tokens; a project's own ``python`` functions;
-  a model as judge);
+- ``text``, ``similarity``, ``data``, ``run``, ``user``, ``judge``: the families (strings
+  and regexes; edit distance and token F1; JSON, numbers and schemas; finish, latency and
+  tokens; a project's own ``python`` functions; a model as judge);
 - ``regexes`` (RE2, linear time), ``schemas`` (``$ref`` s resolved under ``evals/`` only),
   ``jsontext`` (JSON found in prose, bounded): what the families run on hostile answers;
 - ``grading``: one completion -> a graded sample; samples -> the verdict of an item.

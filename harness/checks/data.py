@@ -1,4 +1,5 @@
-"""Checks on values in the answer: numbers and JSON validated by a JSON Schema."""
+"""Checks on values in the answer: numbers, JSON validated by a JSON Schema, an answer that
+is JSON (and perhaps valid against a schema), JSON equal to a value."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from harness.checks.base import (
     check_pointer,
     json_document,
     select,
+    short,
 )
-from harness.checks.jsontext import pointer_of, resolve_pointer
+from harness.checks.jsontext import parse_json, pointer_of, resolve_pointer
 from harness.checks.schemas import SchemaRefused, compile_schema
 from harness.errors import CheckSpecError, TemplateError
 from harness.models import Check, CheckResult, Subject
@@ -152,6 +154,21 @@ def _error_key(error: ValidationError) -> tuple[tuple[tuple[int, int, str], ...]
     return path, error.message
 
 
+def _errors(validator: Validator, doc: Any) -> tuple[list[str], str]:
+    """Every error of ``doc`` as ``"<json path>: <message>"`` (sorted), and the detail."""
+    try:
+        errors = sorted(validator.iter_errors(doc), key=_error_key)
+    except RecursionError:
+        return ["/: too deeply nested"], "too deeply nested"
+    except Unresolvable as exc:  # found only when validation reaches the $ref
+        why = f"the schema's $ref {exc.ref!r} cannot be resolved"
+        return [f"/: {why}"], why
+    observed = [f"{pointer_of(list(e.absolute_path))}: {e.message}" for e in errors]
+    if len(observed) > 1:
+        return observed, f"{observed[0]} (+{len(observed) - 1} more)"
+    return observed, observed[0] if observed else ""
+
+
 def json_schema(
     *, ctx: CheckContext, schema: str | Mapping[str, Any], pointer: str | None = None
 ) -> Check:
@@ -171,18 +188,93 @@ def json_schema(
             if not found:
                 missing = f"no value at {pointer}"
                 return CheckResult("json_schema", False, [missing], missing)
-        try:
-            errors = sorted(validator.iter_errors(doc), key=_error_key)
-        except RecursionError:
-            return CheckResult("json_schema", False, ["/: too deeply nested"], "too deeply nested")
-        except Unresolvable as exc:  # found only when validation reaches the $ref
-            why = f"the schema's $ref {exc.ref!r} cannot be resolved"
-            return CheckResult("json_schema", False, [f"/: {why}"], why)
-        observed = [f"{pointer_of(list(e.absolute_path))}: {e.message}" for e in errors]
-        detail = ""
-        if observed:
-            more = f" (+{len(observed) - 1} more)" if len(observed) > 1 else ""
-            detail = observed[0] + more
+        observed, detail = _errors(validator, doc)
         return CheckResult("json_schema", not observed, observed, detail)
+
+    return run
+
+
+def whole_json(subject: Subject) -> tuple[bool, Any]:
+    """``(True, value)`` for the JSON a subject is: its value when a pointer selected one,
+    else its whole text (stripped), which must parse; ``(False, why)`` when it does not."""
+    if not isinstance(subject.value, str):
+        return True, subject.value
+    return parse_json(subject.text)
+
+
+def is_json(*, ctx: CheckContext, schema: str | Mapping[str, Any] | None = None) -> Check:
+    """The whole answer, stripped, is JSON (no fence, no prose around it) and, with
+    ``schema``, valid against it as for ``json_schema``. Observed is the parse error, the
+    schema errors, or the value."""
+    validator = None if schema is None else _load(schema, ctx)
+
+    def run(subject: Subject) -> CheckResult:
+        parsed, value = whole_json(subject)
+        if not parsed:
+            return CheckResult("is_json", False, value, f"the answer is not JSON: {value}")
+        if validator is None:
+            return CheckResult("is_json", True, value)
+        errors, detail = _errors(validator, value)
+        return CheckResult("is_json", not errors, errors if errors else value, detail)
+
+    return run
+
+
+def _difference(got: Any, expected: Any, path: list[str | int]) -> str | None:
+    """Where and how ``got`` first differs from ``expected`` as JSON (key order ignored,
+    ``1 == 1.0``, ``true != 1``): ``/items/2/name: 'a' != 'b'``; ``None`` when equal."""
+    where = pointer_of(path)
+    if isinstance(got, dict) and isinstance(expected, dict):
+        for key in expected:
+            if key not in got:
+                return f"{pointer_of([*path, key])}: missing"
+            found = _difference(got[key], expected[key], [*path, key])
+            if found is not None:
+                return found
+        extra = next((k for k in got if k not in expected), None)
+        return None if extra is None else f"{pointer_of([*path, extra])}: not expected"
+    if isinstance(got, list) and isinstance(expected, list):
+        for index, (a, b) in enumerate(zip(got, expected, strict=False)):
+            found = _difference(a, b, [*path, index])
+            if found is not None:
+                return found
+        if len(got) != len(expected):
+            return f"{where}: {len(got)} items != {len(expected)}"
+        return None
+    same_kind = isinstance(got, bool) == isinstance(expected, bool)
+    comparable = not isinstance(got, dict | list) and not isinstance(expected, dict | list)
+    if same_kind and comparable and got == expected:
+        return None
+    return f"{where}: {short(got)} != {short(expected)}"
+
+
+def _finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in ``value`` (JSON holds neither)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return False
+        if isinstance(node, dict | list):
+            stack.extend(node.values() if isinstance(node, dict) else node)
+    return True
+
+
+def json_equals(*, value: Any) -> Check:
+    """The answer's JSON (the whole answer, stripped, as for ``is_json``; or the value a
+    ``json`` pointer selected) equals ``value`` structurally: key order ignored, ``1 ==
+    1.0``, ``true != 1``. Observed is the parsed value; the detail names the first
+    difference."""
+    if not _finite(value):
+        raise CheckSpecError("value", f"{short(value)} holds NaN or infinity, which JSON cannot")
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        value = dict(value)
+
+    def run(subject: Subject) -> CheckResult:
+        parsed, got = whole_json(subject)
+        if not parsed:
+            return CheckResult("json_equals", False, None, f"the answer is not JSON: {got}")
+        difference = _difference(got, value, [])
+        return CheckResult("json_equals", difference is None, got, difference or "")
 
     return run

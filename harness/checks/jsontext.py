@@ -1,5 +1,6 @@
-"""Find JSON in a model's answer and resolve RFC 6901 pointers in it. Pure; the only
-exception is :class:`NestingTooDeep`, for JSON nested past ``MAX_DEPTH`` levels."""
+"""Find JSON in a model's answer (or parse the whole answer as JSON) and resolve RFC 6901
+pointers in it. Pure; the only exception is :class:`NestingTooDeep`, for JSON nested past
+``MAX_DEPTH`` levels."""
 
 from __future__ import annotations
 
@@ -46,6 +47,29 @@ def find_json(text: str) -> tuple[bool, Any]:
 
 
 _DEEP = object()  # a candidate that decoded (or would have) past MAX_DEPTH
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str) -> tuple[bool, Any]:
+    """Return ``(True, value)`` when the whole of ``text`` (stripped) is one JSON value,
+    strictly (no ``NaN`` or ``Infinity``), else ``(False, why)``. Bounded as
+    :func:`find_json`: JSON nested deeper than ``MAX_DEPTH`` raises :class:`NestingTooDeep`,
+    an integer too long to convert is a parse error."""
+    body = text.strip()
+    if not body:
+        return False, "the answer is empty"
+    try:
+        value = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise NestingTooDeep from None
+    except ValueError as exc:  # JSONDecodeError, NaN, integers past the conversion limit
+        return False, str(exc)
+    if not _shallow(value):
+        raise NestingTooDeep
+    return True, value
 
 
 def _candidates(text: str) -> Iterator[Any]:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.checks import data as checks_data
-from harness.checks import judge
+from harness.checks import judge, similarity
 from harness.checks import run as checks_run
 from harness.checks import text as checks_text
 from harness.checks import user as checks_user
@@ -140,12 +140,20 @@ CHECKS: dict[str, Factory] = {
     "icontains": checks_text.icontains,
     "contains_any": checks_text.contains_any,
     "contains_all": checks_text.contains_all,
+    "icontains_any": checks_text.icontains_any,
+    "icontains_all": checks_text.icontains_all,
+    "starts_with": checks_text.starts_with,
+    "ends_with": checks_text.ends_with,
     "regex": checks_text.regex,
     "fuzzy": checks_text.fuzzy,
     "baseline": checks_text.baseline,
+    "levenshtein": similarity.levenshtein,
+    "f1": similarity.f1,
     "length": checks_text.length,
     "number": checks_data.number,
     "json_schema": checks_data.json_schema,
+    "is_json": checks_data.is_json,
+    "json_equals": checks_data.json_equals,
     "json": json_,
     "finished": checks_run.finished,
     "latency_ms": checks_run.latency_ms,
@@ -166,11 +174,16 @@ _SHORTHAND: dict[str, str] = {
     "icontains": "value",
     "contains_any": "values",
     "contains_all": "values",
+    "icontains_any": "values",
+    "icontains_all": "values",
+    "starts_with": "value",
+    "ends_with": "value",
     "regex": "pattern",
     "fuzzy": "value",
     "baseline": "min",
     "number": "value",
     "json_schema": "schema",
+    "json_equals": "value",
     "finished": "value",
     "latency_ms": "max",
     "python": "function",
@@ -182,7 +195,14 @@ _SHORTHAND: dict[str, str] = {
 }
 # Checks whose value is itself a check (or checks): a mapping is still the shorthand.
 _CHECK_VALUED = frozenset({"reasoning", "not", "all", "any"})
-_EQUALS_KEYS = frozenset({"value", "ignore_case"})
+# Checks that compare with any JSON value, so a mapping is their parameters only when it
+# holds `value` and nothing but these keys (`equals: {a: 1}` compares with `{a: 1}`).
+_VALUE_KEYS = {
+    "equals": frozenset({"value", "ignore_case"}),
+    "json_equals": frozenset({"value"}),
+}
+# Checks whose shorthand is `true`, for "no parameters" (`is_json: true`).
+_FLAGS = frozenset({"is_json"})
 
 
 def _is_shorthand(name: str, raw: Any) -> bool:
@@ -190,9 +210,19 @@ def _is_shorthand(name: str, raw: Any) -> bool:
         return False
     if name in _CHECK_VALUED or not isinstance(raw, Mapping):
         return True
-    # `equals` may compare with a JSON object, so a mapping is its parameters only when it
-    # holds `value` and nothing but equals' own keys.
-    return name == "equals" and not ("value" in raw and set(raw) <= _EQUALS_KEYS)
+    keys = _VALUE_KEYS.get(name)
+    return keys is not None and not ("value" in raw and set(raw) <= keys)
+
+
+def _params(name: str, raw: Any) -> tuple[dict[Any, Any], bool] | None:
+    """A check's parameters and whether they were given as a shorthand; ``None`` when
+    ``raw`` is neither a shorthand nor a mapping."""
+    if name in _FLAGS and raw is True:
+        return {}, False
+    shorthand = _is_shorthand(name, raw)
+    if not shorthand and not isinstance(raw, Mapping):
+        return None
+    return ({_SHORTHAND[name]: raw} if shorthand else dict(raw)), shorthand
 
 
 def _arguments(factory: Factory, params: Mapping[Any, Any], ctx: CheckContext) -> dict[str, Any]:
@@ -253,10 +283,11 @@ def build_check(spec: Mapping[str, Any], ctx: CheckContext) -> tuple[str, Check]
     factory = CHECKS.get(name)
     if factory is None:
         raise CheckSpecError(str(name), f"unknown check; allowed: {', '.join(sorted(CHECKS))}")
-    shorthand = _is_shorthand(name, raw)
-    if not shorthand and not isinstance(raw, Mapping):
-        raise CheckSpecError(name, f"takes a mapping of parameters, got {raw!r}")
-    params = {_SHORTHAND[name]: raw} if shorthand else dict(raw)
+    found = _params(name, raw)
+    if found is None:
+        what = "true or a mapping" if name in _FLAGS else "a mapping"
+        raise CheckSpecError(name, f"takes {what} of parameters, got {raw!r}")
+    params, shorthand = found
     try:
         return name, _build(factory, params, ctx)
     except CheckSpecError as exc:

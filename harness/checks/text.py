@@ -1,12 +1,14 @@
-"""Checks on the answer's text: equality, substrings, regex, fuzzy similarity (also to the
-baseline's answer), length.
+"""Checks on the answer's text: equality, substrings, prefixes and suffixes, regex, fuzzy
+similarity (also to the baseline's answer), length.
 
 On a JSON array (a ``json`` pointer, or ``fuzzy``'s own, selected one) the string checks
 test its elements, each read as text (a string as is, anything else as JSON): ``contains``
 and ``icontains`` pass when an element equals the text, ``contains_any`` / ``contains_all``
-when some / all of the texts are elements, ``regex`` when the pattern is found in an
-element, ``fuzzy`` on the best element's score. ``equals`` and ``one_of`` compare the whole
-value, and ``length`` reads the JSON text, as on any other value.
+(and their ``icontains_`` twins) when some / all of the texts are elements, ``regex`` when
+the pattern is found in an element, ``starts_with`` / ``ends_with`` when an element
+(stripped) starts / ends with the text, ``fuzzy`` on the best element's score. ``equals``
+and ``one_of`` compare the whole value, and ``length`` reads the JSON text, as on any other
+value.
 """
 
 from __future__ import annotations
@@ -141,39 +143,110 @@ def icontains(*, value: str) -> Check:
     return run
 
 
-def contains_any(*, values: Sequence[str]) -> Check:
-    """The answer contains at least one of ``values``; observed lists those found."""
+def _present(values: Sequence[str], subject: Subject, fold: bool) -> tuple[list[str], bool]:
+    """The ``values`` the answer contains (of a JSON array: those that are elements), with
+    case folded when ``fold``; and whether the subject is an array."""
+    elements = _elements(subject)
+    where: str | list[str] = subject.text if elements is None else elements
+    if not fold:
+        return [v for v in values if v in where], elements is not None
+    where = where.casefold() if isinstance(where, str) else [e.casefold() for e in where]
+    return [v for v in values if v.casefold() in where], elements is not None
+
+
+def _some(name: str, values: Sequence[str], fold: bool) -> Check:
     if not values:
         raise CheckSpecError("values", "is empty; list at least one string")
+    case = " (ignoring case)" if fold else ""
 
     def run(subject: Subject) -> CheckResult:
-        elements = _elements(subject)
-        where = subject.text if elements is None else elements
-        found = [v for v in values if v in where]
-        detail = ""
-        if not found:
-            what = "in answer" if elements is None else "is an element"
-            detail = f"none of {short(list(values))} {what}"
-        return CheckResult("contains_any", bool(found), found, detail)
+        found, many = _present(values, subject, fold)
+        what = "is an element" if many else "in answer"
+        detail = "" if found else f"none of {short(list(values))} {what}{case}"
+        return CheckResult(name, bool(found), found, detail)
 
     return run
+
+
+def _every(name: str, values: Sequence[str], fold: bool) -> Check:
+    if not values:
+        raise CheckSpecError("values", "is empty; list at least one string")
+    case = " (ignoring case)" if fold else ""
+
+    def run(subject: Subject) -> CheckResult:
+        found, many = _present(values, subject, fold)
+        missing = [v for v in values if v not in found]
+        detail = f"{'not elements:' if many else 'missing'} {short(missing)}{case}"
+        return CheckResult(name, not missing, missing, detail if missing else "")
+
+    return run
+
+
+def contains_any(*, values: Sequence[str]) -> Check:
+    """The answer contains at least one of ``values``; observed lists those found."""
+    return _some("contains_any", values, fold=False)
 
 
 def contains_all(*, values: Sequence[str]) -> Check:
     """The answer contains every one of ``values``; observed lists those missing."""
-    if not values:
-        raise CheckSpecError("values", "is empty; list at least one string")
+    return _every("contains_all", values, fold=False)
+
+
+def icontains_any(*, values: Sequence[str]) -> Check:
+    """``contains_any``, ignoring case (casefold)."""
+    return _some("icontains_any", values, fold=True)
+
+
+def icontains_all(*, values: Sequence[str]) -> Check:
+    """``contains_all``, ignoring case (casefold)."""
+    return _every("icontains_all", values, fold=True)
+
+
+def _affix(name: str, value: str, ignore_case: bool, end: bool) -> Check:
+    """``starts_with`` (or, with ``end``, ``ends_with``): on the answer stripped; on a JSON
+    array, on each element (read as text, stripped), observing the first that does."""
+    edge = "ends" if end else "starts"
+    if not value:
+        raise CheckSpecError("value", f"is empty; every answer {edge} with ''")
+    expected = value.casefold() if ignore_case else value
+    case = " (ignoring case)" if ignore_case else ""
+
+    def opening(text: str) -> str:  # the part of ``text`` compared with ``value``
+        return text[-len(value) :] if end else text[: len(value)]
+
+    def has(text: str) -> bool:
+        # Casefolding never shortens a character, so folding the answer's opening of
+        # len(expected) characters is enough (no need to fold a long answer whole).
+        if not ignore_case:
+            return text.endswith(value) if end else text.startswith(value)
+        part = (text[-len(expected) :] if end else text[: len(expected)]).casefold()
+        return part.endswith(expected) if end else part.startswith(expected)
 
     def run(subject: Subject) -> CheckResult:
         elements = _elements(subject)
-        where = subject.text if elements is None else elements
-        missing = [v for v in values if v not in where]
-        detail = ""
-        if missing:
-            detail = f"{'missing' if elements is None else 'not elements:'} {short(missing)}"
-        return CheckResult("contains_all", not missing, missing, detail)
+        if elements is not None:
+            hit = next((e for e in (e.strip() for e in elements) if has(e)), None)
+            detail = "" if hit is not None else f"no element {edge} with {short(value)}{case}"
+            return CheckResult(name, hit is not None, hit, detail)
+        text = subject.text.strip()
+        passed = has(text)
+        seen = opening(text)
+        detail = "" if passed else f"answer {edge} with {short(seen)}, not {short(value)}{case}"
+        return CheckResult(name, passed, seen, detail)
 
     return run
+
+
+def starts_with(*, value: str, ignore_case: bool = False) -> Check:
+    """The answer, stripped, starts with ``value``; observed is its opening (as long as
+    ``value``)."""
+    return _affix("starts_with", value, ignore_case, end=False)
+
+
+def ends_with(*, value: str, ignore_case: bool = False) -> Check:
+    """The answer, stripped, ends with ``value``; observed is its ending (as long as
+    ``value``)."""
+    return _affix("ends_with", value, ignore_case, end=True)
 
 
 def regex(

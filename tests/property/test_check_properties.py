@@ -120,6 +120,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "samples": BOUNDS,
     "temperature": NUMBERS,
     "max_output_tokens": BOUNDS,
+    "max_distance": BOUNDS,
     "threshold": NUMBERS,
 }
 # Where a check reads a parameter of the same name as another type.
@@ -128,6 +129,9 @@ PLAUSIBLE_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("one_of", "values"): st.lists(st.one_of(TEXTS, NUMBERS, st.booleans(), st.none()), max_size=3),
     ("number", "value"): NUMBERS,
     ("finished", "value"): st.booleans(),
+    ("json_equals", "value"): st.one_of(TEXTS, NUMBERS, st.booleans(), st.none(), JSONISH),
+    ("f1", "value"): st.one_of(TEXTS, STRINGS),
+    ("f1", "min"): st.one_of(st.floats(0, 1), NUMBERS),
 }
 
 
@@ -168,6 +172,8 @@ def _leaf(name: str, wild: bool) -> st.SearchStrategy[dict[str, Any]]:
     forms = [_parameters(name, wild)]
     if name in SHORTHAND:
         forms.append(_value(name, SHORTHAND[name], wild))
+    if name in checks_module._FLAGS:  # `is_json: true`
+        forms.append(st.booleans() if not wild else st.one_of(st.booleans(), JSONISH))
     return st.one_of(*forms).map(lambda raw: {name: raw})
 
 

@@ -135,6 +135,16 @@ ROWS = [
     row("contains_all-all", {"contains_all": ["a", "b"]}, "a b", True, []),
     row("contains_all-missing", {"contains_all": ["a", "b", "c"]}, "a", False, ["b", "c"],
         "missing ['b', 'c']"),
+    row("icontains_any-found", {"icontains_any": ["A", "z"]}, "abc", True, ["A"]),
+    row("icontains_all-missing", {"icontains_all": ["A", "z"]}, "abc", False, ["z"],
+        "missing ['z'] (ignoring case)"),
+    row("starts_with-hit", {"starts_with": "Yes"}, " Yes, it is", True, "Yes"),
+    row("ends_with-miss", {"ends_with": "."}, "Done!", False, "!", "answer ends with '!'"),
+    # edit distance and token F1 (tests/unit/checks/test_checks_ported.py has the rest)
+    row("levenshtein-hit", {"levenshtein": {"value": "Pari", "max_distance": 1}}, "Paris", True,
+        1),
+    row("f1-partial", {"f1": {"value": "Eiffel Tower", "min": 0.8}}, "the Eiffel tower, Paris",
+        True, 0.8),
     # regex
     row("regex-match", {"regex": r"\d+"}, "abc 123 def", True, "123"),
     row("regex-no-match", {"regex": r"\d+"}, "abc", False, None, r"no match for /\d+/"),
@@ -377,6 +387,12 @@ ROWS = [
         {"json_schema": {"schema": {"type": "integer"}, "pointer": "/age"}}, PERSON_JSON, True, []),
     row("schema-pointer-missing", {"json_schema": {"schema": {"type": "integer"},
         "pointer": "/years"}}, PERSON_JSON, False, ["no value at /years"], "no value at /years"),
+    # is_json / json_equals: the whole answer is the JSON
+    row("is_json-whole", {"is_json": True}, PERSON_JSON, True, {"name": "Ada", "age": 36}),
+    row("is_json-prose", {"is_json": True}, f"Sure: {PERSON_JSON}", False,
+        "Expecting value: line 1 column 1 (char 0)", "the answer is not JSON"),
+    row("json_equals-hit", {"json_equals": {"age": 36.0, "name": "Ada"}}, PERSON_JSON, True,
+        {"name": "Ada", "age": 36}),
 ]
 # fmt: on
 
@@ -421,6 +437,9 @@ def test_registry_has_exactly_this_issues_checks() -> None:
         "equals", "one_of", "contains", "icontains", "contains_any", "contains_all", "regex",
         "fuzzy", "length", "number", "json_schema", "json", "finished", "latency_ms", "tokens",
         "reasoning", "not", "all", "any", "baseline", "python", "judge",
+        # the checks of promptfoo, openai evals and inspect_ai a migrating suite reaches for
+        "starts_with", "ends_with", "icontains_any", "icontains_all", "is_json", "json_equals",
+        "levenshtein", "f1",
     }  # fmt: skip
 
 

@@ -16,7 +16,15 @@ from harness.suites.source import load_yaml
 # Checks whose object form is not a plain parameter mapping of the factory's keywords, and
 # checks the schema takes in their shorthand form only.
 NOT_PLAIN = {"reasoning", "not", "all", "any", "json"}
-SHORTHAND_ONLY = {"contains", "icontains", "contains_any", "contains_all", "finished"}
+SHORTHAND_ONLY = {
+    "contains",
+    "icontains",
+    "contains_any",
+    "contains_all",
+    "icontains_any",
+    "icontains_all",
+    "finished",
+}
 
 
 def schema_keys(name: str) -> set[str]:
@@ -53,7 +61,7 @@ def unknown(check: dict[str, Any]) -> list[str]:
     return [p.message for p in problems_from(schema_errors(located.data), located, "s.yaml")]
 
 
-CHECK_NAMES = "all, any, baseline, contains, contains_all, contains_any, equals, finished, fuzzy"
+CHECK_NAMES = "all, any, baseline, contains, contains_all, contains_any, ends_with, equals, f1"
 
 
 @pytest.mark.parametrize(
