@@ -3,6 +3,7 @@ families, and grading.
 
 - ``registry``: every check by name, the shorthand forms, and ``build_check``;
 - ``signatures``: what each factory declares (its keywords and their types);
+- ``templated``: check parameters rendered with a case's vars (``equals: "{{ label }}"``);
 - ``base``: what the families share (the check context, pointers, short values);
 - ``text``, ``similarity``, ``data``, ``run``, ``user``, ``judge``: the families (strings
   and regexes; edit distance and token F1; JSON, numbers and schemas; finish, latency and

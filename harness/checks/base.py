@@ -26,12 +26,15 @@ class CheckContext:
     or not JSON; ``project_root`` is where ``python`` checks find their functions;
     ``render(source, from_file, vars)`` renders a template (inline or a file under evals/)
     and returns the text and the files it read; ``nested`` is true inside all/any/not/...
-    (where a ``judge`` check is not allowed)."""
+    (where a ``judge`` check is not allowed); ``variables``, a case's vars: when set (with
+    ``render``), the check's parameters are rendered with them
+    (:mod:`harness.checks.templated`)."""
 
     load_schema: Callable[[str], Mapping[str, Any]]
     project_root: Path | None = None
     render: Callable[[str, bool, Mapping[str, Any]], tuple[str, set[str]]] | None = None
     nested: bool = False
+    variables: Mapping[str, Any] | None = None
 
 
 def join_path(prefix: str, sub: str) -> str:

@@ -21,10 +21,11 @@ from harness.checks import user as checks_user
 from harness.checks.base import CheckContext, Factory, check_pointer, join_path, select
 from harness.checks.jsontext import as_text
 from harness.checks.signatures import check_types, signature_of
+from harness.checks.templated import marked, render_params
 from harness.errors import CheckSpecError
 from harness.models import Check, CheckResult, Subject
 
-__all__ = ["CHECKS", "CheckContext", "Factory", "build_check"]
+__all__ = ["CHECKS", "CheckContext", "Factory", "build_check", "has_markup"]
 
 
 def _build_list(checks: Sequence[Mapping[str, Any]], ctx: CheckContext) -> list[Check]:
@@ -203,6 +204,17 @@ _VALUE_KEYS = {
 }
 # Checks whose shorthand is `true`, for "no parameters" (`is_json: true`).
 _FLAGS = frozenset({"is_json"})
+# Parameters build_check does not render with a case's vars: those that hold checks (each
+# is built, and rendered, on its own; of `json`, every key but its pointer) and those kept
+# raw. A `judge` check's are all kept: its rubric is rendered when it is bound to a case.
+_NESTED = {
+    "all": frozenset({"checks"}),
+    "any": frozenset({"checks"}),
+    "reasoning": frozenset({"checks"}),
+    "not": frozenset({"check"}),
+}
+_RAW = {"python": frozenset({"function"})}
+_UNRENDERED = frozenset({"judge"})
 
 
 def _is_shorthand(name: str, raw: Any) -> bool:
@@ -223,6 +235,35 @@ def _params(name: str, raw: Any) -> tuple[dict[Any, Any], bool] | None:
     if not shorthand and not isinstance(raw, Mapping):
         return None
     return ({_SHORTHAND[name]: raw} if shorthand else dict(raw)), shorthand
+
+
+def _holds_checks(name: str, key: Any) -> bool:
+    return (name == "json" and key != "pointer") or key in _NESTED.get(name, ())
+
+
+def _kept(name: str, params: Mapping[Any, Any]) -> set[str]:
+    """The parameters of check ``name`` that are not rendered where it is built."""
+    return {k for k in params if _holds_checks(name, k) or k in _RAW.get(name, ())}
+
+
+def has_markup(spec: Any) -> bool:
+    """Whether building ``spec`` with a case's ``variables`` renders anything: some string
+    ``build_check`` renders (in nested checks too) holds Jinja markup. A spec without any
+    builds the same check for every case, so it can be built once and shared. A spec that
+    is no check (``build_check`` refuses it whatever the vars) has none."""
+    if not isinstance(spec, Mapping):
+        return False
+    for name, raw in spec.items():
+        found = _params(name, raw) if name in CHECKS and name not in _UNRENDERED else None
+        for key, value in (found[0] if found is not None else {}).items():
+            if _holds_checks(name, key):
+                specs = [{key: value}] if name == "json" else value
+                specs = [specs] if isinstance(specs, Mapping) else specs
+                if isinstance(specs, list) and any(has_markup(s) for s in specs):
+                    return True
+            elif key not in _RAW.get(name, ()) and marked(value):
+                return True
+    return False
 
 
 def _arguments(factory: Factory, params: Mapping[Any, Any], ctx: CheckContext) -> dict[str, Any]:
@@ -289,6 +330,9 @@ def build_check(spec: Mapping[str, Any], ctx: CheckContext) -> tuple[str, Check]
         raise CheckSpecError(name, f"takes {what} of parameters, got {raw!r}")
     params, shorthand = found
     try:
+        if ctx.variables is not None and ctx.render is not None and name not in _UNRENDERED:
+            hints = signature_of(factory).types
+            params = render_params(params, hints, _kept(name, params), ctx)
         return name, _build(factory, params, ctx)
     except CheckSpecError as exc:
         path = _strip(exc.path, _SHORTHAND[name]) if shorthand else exc.path

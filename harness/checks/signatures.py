@@ -82,4 +82,8 @@ def check_types(factory: Factory, params: Mapping[str, Any]) -> None:
     for key, value in params.items():
         hint = declared.get(key, Any)
         if not fits(value, hint):
-            raise CheckSpecError(key, f"expected {wanted(hint)}, got {short(value)}")
+            tip = ""
+            if isinstance(value, str) and (fits(1, hint) or fits(True, hint)):
+                renders = f"that renders {wanted(hint)}"
+                tip = f" (a string here is a template, like '{{{{ n }}}}', {renders})"
+            raise CheckSpecError(key, f"expected {wanted(hint)}, got {short(value)}{tip}")

@@ -144,6 +144,23 @@ def _unknown_check(key: str, hint: list[str], allowed: list[str]) -> str:
     return f"unknown {what} {key!r}{tip} (checks: {', '.join(checks)}{also})"
 
 
+# The schema's pattern for a check parameter's template string (a number or a bool given
+# as "{{ answer }}": harness/checks/templated.py).
+_TEMPLATE = r"\{[{%#]"
+
+
+def _not_a_template(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    types = schema.get("type", [])
+    wanted = [t for t in types if t != "string"] if isinstance(types, list) else [types]
+    scalars = [_TYPE_NAMES[t] for t in wanted if t in ("number", "integer", "boolean")]
+    return (
+        f"expected {' or '.join(_TYPE_NAMES.get(t, t) for t in wanted)}, got a string "
+        f"{_short(error.instance)} (a string here is a template, like '{{{{ n }}}}', that "
+        f"renders {' or '.join(scalars)})"
+    )
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     validator, instance = error.validator, error.instance
     value: Any = error.validator_value
@@ -167,6 +184,8 @@ def _message(error: jsonschema.ValidationError) -> str:
     if validator == "enum":
         allowed = ", ".join(map(str, value))
         return f"{_short(instance)} is not allowed (allowed: {allowed})"
+    if validator == "pattern" and value == _TEMPLATE:
+        return _not_a_template(error)
     if validator == "pattern":
         return f"{_short(instance)} must match {value} (letters, digits, _ . -)"
     if validator == "minItems":

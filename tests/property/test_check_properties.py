@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +18,11 @@ from hypothesis import strategies as st
 
 import harness.checks.registry as checks_module
 from harness.checks.jsontext import NestingTooDeep
-from harness.checks.registry import CHECKS, CheckContext, build_check
+from harness.checks.registry import CHECKS, CheckContext, build_check, has_markup
 from harness.checks.text import SCORERS
 from harness.errors import CheckSpecError, TemplateError
 from harness.models import CheckResult, Completion, Subject, Usage
+from harness.suites.templates import Templates
 
 # --- values of every type --------------------------------------------------------------
 
@@ -398,3 +400,81 @@ def test_built_checks_grade_any_subject(specs: list[Any], subjects: list[Subject
                 continue
             assert_well_formed(result)
             assert result.name == name
+
+
+# --- specs rendered with a case's vars -------------------------------------------------
+
+TEMPLATES = [
+    "{{ x }}",
+    "{{ n }}",
+    "{{ n * 2.5 }}",
+    "{{ flag }}",
+    "{{ nope }}",
+    "{{ x",
+    "{% if flag %}{{ n }}{% endif %}",
+    "a{# note #}",
+    "/{{ x }}",
+    "{{ '(' }}",
+    "{% include 'missing.j2' %}",
+]
+VARIABLES = {"x": "Paris", "n": 3, "flag": True}
+RENDERS: list[str] = []
+
+
+def _render(source: str, from_file: bool, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
+    RENDERS.append(source)
+    return TEMPLATING.render_string(source, variables)
+
+
+TEMPLATING = Templates(Path("/nonexistent-evals"))  # inline renders need no folder
+CASE_CTX = CheckContext(load_schema=load_schema, render=_render, variables=VARIABLES)
+
+
+@st.composite
+def templated_specs(draw: st.DrawFn) -> Any:
+    """A check spec some of whose strings (values at any depth, not keys) are templates."""
+
+    def walk(node: Any) -> Any:
+        some = isinstance(node, str) or (node is not None and draw(st.integers(0, 9)) == 0)
+        if some and draw(st.booleans()):
+            return draw(st.sampled_from(TEMPLATES))
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(draw(CHECK_SPECS))
+
+
+def outcome(spec: Any, ctx: CheckContext, subject: Subject) -> Any:
+    """What building ``spec`` and grading ``subject`` gives, comparable between builds."""
+    try:
+        name, check = build_check(spec, ctx)
+    except CheckSpecError as exc:
+        return ("refused", exc.path, exc.message)
+    try:
+        result = check(subject)
+    except NestingTooDeep:
+        return ("too deep", name)
+    assert_well_formed(result)
+    return ("graded", name, repr(result))
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=templated_specs(), subject=subjects())
+def test_templated_specs_build_or_raise_check_spec_error(spec: Any, subject: Subject) -> None:
+    result = outcome(spec, CASE_CTX, subject)  # any other exception fails the test
+    if result[0] == "refused":
+        assert all(isinstance(part, str) for part in result[1:])
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=templated_specs(), subject=subjects())
+def test_a_spec_without_markup_builds_the_same_with_vars(spec: Any, subject: Subject) -> None:
+    # what lets a loader build it once and share it between cases
+    if has_markup(spec):
+        return
+    RENDERS.clear()
+    assert outcome(spec, CASE_CTX, subject) == outcome(spec, CTX, subject)
+    assert RENDERS == []
