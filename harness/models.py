@@ -121,6 +121,7 @@ class BoundCheck:
 class Message:
     role: str
     content: str
+    name: str | None = None  # OpenAI's participant name (sent on Chat; Responses has none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +150,25 @@ class Case:
     structured_output: StructuredOutput | None = None
     files: tuple[str, ...] = ()
     stream: bool = False
+    variant: str = ""  # the prompt variant's id; "" in a suite without ``prompts:``
+    defined_in: str = ""  # the dataset file of a dataset row ("" : the suite file)
 
 
 @dataclass(frozen=True, slots=True)
 class Suite:
+    """A loaded suite: ``cases`` holds one ``Case`` per case and prompt variant (in
+    ``variants`` order, the variants of a case together)."""
+
     name: str
     path: str
     description: str
     cases: tuple[Case, ...]
+    variants: tuple[str, ...] = ()
+
+
+def arm(variant: str, api: str, effort: str) -> str:
+    """What an item runs a case through: ``chat-default``, ``terse-chat-default``."""
+    return f"{variant}-{api}-{effort}" if variant else f"{api}-{effort}"
 
 
 @dataclass(frozen=True, slots=True)

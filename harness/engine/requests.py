@@ -6,7 +6,7 @@ else (``None`` parameters are left out; ``model`` is left out when it is ``""``)
 
 Chat Completions, ``POST /v1/chat/completions``::
 
-    model, messages: [{role, content}, ...],
+    model, messages: [{role, content[, name]}, ...],
     max_completion_tokens, temperature, top_p, seed, stop, top_k, min_p,
     presence_penalty, frequency_penalty,
     reasoning_effort: <effort>                         unless effort is "default"
@@ -19,7 +19,8 @@ Chat Completions, ``POST /v1/chat/completions``::
 Responses, ``POST /v1/responses``::
 
     model, instructions (system messages joined by a blank line; only when there are any),
-    input: "<text>" (one user message, no system) | [{role, content}, ...],
+    input: "<text>" (one user message, no system) | [{role, content}, ...]
+           (a message's ``name`` is not sent: Responses input items have no such field),
     max_output_tokens, temperature, top_p, seed, stop, top_k, min_p,
     presence_penalty, frequency_penalty,
     reasoning: {effort: <effort>}                      unless effort is "default"
@@ -90,7 +91,7 @@ def build_request(
     if model:
         body["model"] = model
     if api == "chat":
-        body["messages"] = [{"role": m.role, "content": m.content} for m in messages]
+        body["messages"] = [_chat_message(m) for m in messages]
     else:
         body.update(_responses_input(messages))
     for name, key in PARAM_NAMES[api].items():
@@ -133,6 +134,13 @@ def build_request(
             body["stream_options"] = {"include_usage": True}
     body.update(extra)
     return Request(api=api, path=PATHS[api], body=body)
+
+
+def _chat_message(message: Message) -> dict[str, str]:
+    out = {"role": message.role, "content": message.content}
+    if message.name is not None:
+        out["name"] = message.name
+    return out
 
 
 def _responses_input(messages: Sequence[Message]) -> dict[str, Any]:

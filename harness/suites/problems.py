@@ -9,12 +9,12 @@ import re
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 
 from harness.errors import Problem
-from harness.suites.source import Located, Path, format_path
+from harness.suites.source import Path, format_path
 
 
 @cache
@@ -42,14 +42,20 @@ _CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in the schema
 
 
 def schema_errors(data: Any) -> list[jsonschema.ValidationError]:
-    """Every schema error of a suite document. Cases are validated one by one, and a case
-    shaped like one already found valid (same keys and values but for its id and vars,
-    which the schema only requires to be a name and a mapping) is not validated again:
-    suites of thousands of cases generated from one pattern load several times faster."""
+    """Every schema error of a suite document; its cases as :func:`case_errors` finds them."""
     cases = data.get("cases") if isinstance(data, dict) else None
     if not isinstance(cases, list) or not cases:
         return list(_validator().iter_errors(data))
     errors = list(_validator().iter_errors({**data, "cases": [{"id": "placeholder"}]}))
+    return errors + case_errors(cases, ("cases",))
+
+
+def case_errors(cases: list[Any], at: Path) -> list[jsonschema.ValidationError]:
+    """Every schema error of ``cases`` (each error's path starts ``(*at, index)``). A case
+    shaped like one already found valid (same keys and values but for its id and vars,
+    which the schema only requires to be a name and a mapping) is not validated again:
+    suites of thousands of cases generated from one pattern load several times faster."""
+    errors: list[jsonschema.ValidationError] = []
     valid_shapes: set[str] = set()
     for i, case in enumerate(cases):
         shape = None
@@ -62,11 +68,19 @@ def schema_errors(data: Any) -> list[jsonschema.ValidationError]:
         found = list(_case_validator().iter_errors(case))
         for error in found:
             error.path.appendleft(i)
-            error.path.appendleft("cases")
+            for part in reversed(at):
+                error.path.appendleft(part)
         if not found and shape is not None:
             valid_shapes.add(shape)
         errors += found
     return errors
+
+
+class Lines(Protocol):
+    """Where each part of a document is: :class:`~harness.suites.source.Located`, or a
+    dataset row."""
+
+    def line_of(self, path: Path, *, key: bool = False) -> int: ...
 
 
 _TYPE_NAMES = {
@@ -105,7 +119,7 @@ def _is_check(schema: Any) -> bool:
 
 
 def problems_from(
-    errors: Iterable[jsonschema.ValidationError], located: Located, filename: str
+    errors: Iterable[jsonschema.ValidationError], located: Lines, filename: str
 ) -> list[Problem]:
     """One problem per error (one per unknown key), with the line of the offending node."""
     out: list[Problem] = []

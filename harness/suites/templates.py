@@ -15,6 +15,7 @@ import difflib
 import inspect
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -25,7 +26,10 @@ from typing import Any, NoReturn
 import jinja2
 
 from harness.errors import TemplateError
-from harness.suites.sandbox import MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
+from harness.suites.sandbox import MAX_CHARS, MAX_FILE_BYTES, BoundedEnvironment, LimitExceeded
+
+_ONE_NAME = re.compile(r"\{\{-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}\Z")
+_MISSING = object()
 
 
 class UndefinedNames(TemplateError):
@@ -175,11 +179,10 @@ def read_evals_file(path: Path, what: str, errors: str = "replace") -> str:
 
 
 class _EvalsLoader(jinja2.BaseLoader):
-    """Loads templates from ``root`` only and records what was loaded."""
+    """Loads templates from ``root`` only."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.loaded: set[str] = set()
 
     def get_source(
         self, environment: jinja2.Environment, template: str
@@ -193,8 +196,24 @@ class _EvalsLoader(jinja2.BaseLoader):
         except TemplateError as exc:
             raise jinja2.TemplateNotFound(exc.message) from None
         mtime = path.stat().st_mtime
-        self.loaded.add(template)
         return source, str(path), lambda: path.stat().st_mtime == mtime
+
+
+class _TrackingEnvironment(BoundedEnvironment):
+    """Records the name of every template a render asks for (includes, imports, extends
+    reach it through these two), whether it was compiled now or comes from the cache."""
+
+    loaded: set[str]
+
+    def get_template(self, name: Any, parent: str | None = None, globals: Any = None) -> Any:
+        template = super().get_template(name, parent, globals)
+        self.loaded.add(str(template.name))
+        return template
+
+    def select_template(self, names: Any, parent: str | None = None, globals: Any = None) -> Any:
+        template = super().select_template(names, parent, globals)
+        self.loaded.add(str(template.name))
+        return template
 
 
 class Templates:
@@ -203,15 +222,17 @@ class Templates:
     def __init__(self, evals_dir: Path) -> None:
         self.evals_dir = evals_dir
         self._loader = _EvalsLoader(evals_dir)
-        self._env = BoundedEnvironment(
+        self._env = _TrackingEnvironment(
             loader=self._loader,
             undefined=_NotedUndefined,
             autoescape=False,
             keep_trailing_newline=False,
-            # No template cache: a cached include never reaches the loader, so it would be
-            # missing from the files of every case but the first that renders it.
-            cache_size=0,
+            # compiled once per file (a dataset renders one template per row); one
+            # Templates serves one load, so no file is looked at again (no stat a render)
+            cache_size=1000,
+            auto_reload=False,
         )
+        self._env.loaded = set()
         self._json_cache: dict[str, Mapping[str, Any]] = {}
         self._inline_cache: dict[str, jinja2.Template] = {}
 
@@ -220,7 +241,17 @@ class Templates:
         return self._render(lambda: self._env.get_template(name), variables, name)
 
     def render_string(self, source: str, variables: Mapping[str, Any]) -> tuple[str, set[str]]:
-        """Render an inline template; return the text and every file it included."""
+        """Render an inline template; return the text and every file it included. A
+        template that is one name (``{{ label }}``, a check's value from a dataset column)
+        whose value is a string, number, boolean or null is that value as Jinja prints it,
+        without a render (a dataset checks one per row)."""
+        name = _ONE_NAME.match(source)
+        if name is not None:
+            value = variables.get(name.group(1), _MISSING)
+            if isinstance(value, str | int | float | bool) or value is None:
+                text = str(value)
+                if len(text) <= MAX_CHARS:
+                    return text, set()
         return self._render(lambda: self._inline(source), variables, None)
 
     def _inline(self, source: str) -> jinja2.Template:
@@ -250,7 +281,7 @@ class Templates:
         variables: Mapping[str, Any],
         name: str | None,
     ) -> tuple[str, set[str]]:
-        self._loader.loaded = set()
+        self._env.loaded = set()
         misses = _Misses(self.evals_dir.name, tuple(str(k) for k in variables))
         token = _MISSES.set(misses)
         try:
@@ -270,7 +301,7 @@ class Templates:
             _MISSES.reset(token)
         if misses.found:
             raise UndefinedNames(list(misses.found.values()))
-        return "".join(pieces), set(self._loader.loaded)
+        return "".join(pieces), set(self._env.loaded)
 
 
 def _refusal(exc: Exception, name: str) -> TemplateError | None:
