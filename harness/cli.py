@@ -3,7 +3,7 @@
 glm-harness run [PYTEST ARGS...]     pytest --glm-suite [args]  (every suite by default)
 glm-harness validate [SUITE...]      load suites and print every problem; no requests
 glm-harness local [--port N]         serve the local llama.cpp model in the foreground
-glm-harness compare RUN [RUN2]       levels of a setting within a run (--by effort|api),
+glm-harness compare RUN [RUN2]       levels of a setting within a run (--by effort|api|prompt),
                                      or two runs on the same cases; --format text|md|json
 glm-harness report RUN --html OUT    one self-contained HTML page: tables and charts
 glm-harness doctor [--local]         is the endpoint ready? reach, auth, fields, both APIs
@@ -45,7 +45,9 @@ def _validate(paths: Sequence[str], evals: str, out: list[str]) -> int:
             status = EXIT_INVALID
             continue
         items = sum(len(c.apis) * len(c.efforts) for c in suite.cases)
-        out.append(f"{file.as_posix()}: ok ({len(suite.cases)} cases, {items} items)")
+        cases = len({case.id for case in suite.cases})
+        prompts = f", {len(suite.variants)} prompts" if suite.variants else ""
+        out.append(f"{file.as_posix()}: ok ({cases} cases{prompts}, {items} items)")
     if not files:
         out.append("no suite files found")
         status = EXIT_INVALID
@@ -121,18 +123,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     local = commands.add_parser("local", help="serve the local model until Ctrl-C")
     local.add_argument("--port", type=int, default=None, help="port (default: a free one)")
     compare = commands.add_parser(
-        "compare", help="compare efforts or APIs within a run, or two runs, on the same cases"
+        "compare",
+        help="compare efforts, APIs or prompts within a run, or two runs, on the same cases",
     )
     compare.add_argument("run", help="run folder, its records.jsonl, or a run id")
     compare.add_argument("run2", nargs="?", help="a second run: compared against RUN")
     compare.add_argument(
         "--by",
-        choices=["effort", "api"],
+        choices=["effort", "api", "prompt"],
         default="effort",
         help="one run: what varies (ignored with RUN2)",
     )
     compare.add_argument(
-        "--ref", default=None, help="reference level (default: lowest effort, chat)"
+        "--ref",
+        default=None,
+        help="reference level (default: lowest effort, chat, the suite's first prompt)",
     )
     compare.add_argument(
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"

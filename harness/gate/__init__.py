@@ -3,7 +3,8 @@
 - ``baseline``: baseline files (read bounded, updated under a lock, all at once) and each
   item's change against its entry;
 - ``stats``: Wilson, Newcombe, exact McNemar, sign-flip and bootstrap, three-state decisions;
-- ``compare``: runs or groups of a run compared with those statistics;
+- ``compare``: runs or groups of a run (efforts, APIs, prompt variants) compared with those
+  statistics; ``runs``: run records read back for it, by item;
 - ``changes``: which suites a git change touches (``--glm-changed-since``);
 - ``records``: the run records (``records.jsonl``), written whole lines or not at all.
 

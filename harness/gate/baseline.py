@@ -27,7 +27,7 @@ from typing import Any, Literal
 from harness.checks.grading import Verdict
 from harness.fileio import InterruptedAfter, dumps, locked, replace_all, write_atomic, write_temp
 from harness.gate.records import check_json
-from harness.models import Case, Message
+from harness.models import Case, Message, arm
 
 MAX_BASELINE_BYTES = 64 << 20  # a baseline file larger than this is not read
 VERSION = 1
@@ -37,12 +37,14 @@ ANSWER_CHARS = 4000  # an answer kept in a baseline is cut here (baselines are r
 Change = Literal["pass", "known failure", "regression", "improved", "new", "error"]
 
 
-def entry_key(case_id: str, api: str, effort: str) -> str:
-    return f"{case_id}[{api}-{effort}]"
+def entry_key(case_id: str, api: str, effort: str, variant: str = "") -> str:
+    """``add_small[chat-default]``; with a prompt variant ``r3[terse-chat-default]``."""
+    return f"{case_id}[{arm(variant, api, effort)}]"
 
 
 def prompt_hash(messages: Iterable[Message]) -> str:
-    text = json.dumps([[m.role, m.content] for m in messages], ensure_ascii=False)
+    parts = [[m.role, m.content, *([m.name] if m.name else [])] for m in messages]
+    text = json.dumps(parts, ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -66,6 +68,7 @@ def make_entry(
     answer = shown.completion.answer if shown is not None else ""
     return {
         "case": case.id,
+        **({"variant": case.variant} if case.variant else {}),
         "api": api,
         "effort": effort,
         "outcome": result.outcome,
@@ -281,4 +284,9 @@ def _sweep(root: Path) -> None:
 
 
 def known_keys(cases: Iterable[Case]) -> set[str]:
-    return {entry_key(c.id, api, effort) for c in cases for api in c.apis for effort in c.efforts}
+    return {
+        entry_key(c.id, api, effort, c.variant)
+        for c in cases
+        for api in c.apis
+        for effort in c.efforts
+    }

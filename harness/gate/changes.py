@@ -1,8 +1,9 @@
 """``--glm-changed-since REF``: run only the suites whose files changed since a git ref.
 
-A suite depends on its YAML, the templates it names, the partials they and its inline
-prompts reach (include / import / from-import / extends, transitively) and the schemas of
-``structured_output`` and ``json_schema`` checks. "Changed" is the working tree against the
+A suite depends on its YAML, its dataset, the templates it, its prompt variants and its
+dataset's case rows name, the partials they and its inline prompts reach (include /
+import / from-import / extends, transitively) and the schemas of ``structured_output``
+and ``json_schema`` checks. "Changed" is the working tree against the
 ref: committed, staged and unstaged edits, deletions, both names of a rename, and untracked
 files that are not ignored. Paths are posix and relative to the project root.
 """
@@ -23,6 +24,7 @@ from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from harness.errors import ConfigError, Problem, TemplateError
+from harness.suites.datasets import read_dataset
 from harness.suites.source import read_yaml
 from harness.suites.templates import read_evals_file
 
@@ -111,11 +113,22 @@ def _dependencies(
     if not isinstance(data, dict):
         return walker.deps, None  # collection reports what is wrong with the file
     walker.owner(data, SUITE)  # the harness's own files (package, suite schema) never count
+    prompts = data.get("prompts")
+    for k, variant in enumerate(prompts if isinstance(prompts, list) else []):
+        if isinstance(variant, dict):
+            name = variant.get("id")
+            walker.owner(variant, f"prompt {name}" if isinstance(name, str) else f"prompts[{k}]")
     cases = data.get("cases")
     for i, case in enumerate(cases if isinstance(cases, list) else []):
         if isinstance(case, dict):
             case_id = case.get("id")
             walker.owner(case, f"case {case_id}" if isinstance(case_id, str) else f"cases[{i}]")
+    dataset = data.get("dataset")
+    if isinstance(dataset, str):
+        walker.file(dataset, "dataset of the suite")
+        for row in read_dataset(evals_dir, dataset).rows:  # bounded; outside evals/: none
+            if row.is_case:  # a row with its own template or schemas
+                walker.owner(row.values, f"row {row.number} of {dataset}")
     return walker.deps, None
 
 
@@ -140,7 +153,10 @@ class _Walker:
                 self.inline(message.get("content"), f"messages[{j}].content of {owner}")
         self.schema(spec.get("structured_output"), f"structured output schema of {owner}")
         for name in _schemas(spec.get("expect")):
-            self.schema(name, f"schema of a json_schema check of {owner}")
+            if "{{" in name or "{%" in name:  # rendered per case: any schema may be read
+                self.everything(f"schema named by a template in a check of {owner}")
+            else:
+                self.schema(name, f"schema of a json_schema check of {owner}")
 
     def file(self, name: object, how: str) -> tuple[str, Path] | None:
         """Record ``name`` (under evals/); return its key and path when there is a file to read."""
@@ -226,13 +242,14 @@ def _names(expr: nodes.Node | None) -> list[str] | None:
 
 
 def _schemas(checks: object) -> Iterator[str]:
-    """Schema files of every ``json_schema`` check in ``checks``, at any depth."""
+    """Schema files of every ``json_schema`` and ``is_json`` check in ``checks``, at any
+    depth."""
     if isinstance(checks, list):
         for item in checks:
             yield from _schemas(item)
     elif isinstance(checks, dict):
         for key, value in checks.items():
-            if key != "json_schema":
+            if key not in ("json_schema", "is_json"):
                 yield from _schemas(value)
             elif isinstance(value, str):
                 yield value

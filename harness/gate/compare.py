@@ -1,10 +1,12 @@
 """``glm-harness compare``: does a setting change anything? Paired comparisons of run records.
 
-One run: ``by="effort"`` pairs, per suite x API, the reference effort (``ref``, default the
-lowest present in ``EFFORTS`` order) with each other effort; ``by="api"`` pairs, per suite x
-effort, chat (or ``ref``) with the other API. Two runs: the first (reference) against the
-second on the same (suite, case, api, effort); ``by`` and ``ref`` are ignored. Only cases
-with graded samples on both sides count; ``error`` samples are counted, not graded.
+One run: ``by="effort"`` pairs, per suite x prompt x API, the reference effort (``ref``,
+default the lowest present in ``EFFORTS`` order) with each other effort; ``by="api"``
+pairs, per suite x prompt x effort, chat (or ``ref``) with the other API; ``by="prompt"``
+pairs, per suite x API x effort, the suite's first prompt variant (or ``ref``) with each
+other. Two runs: the first (reference) against the second on the same (suite, case,
+variant, api, effort); ``by`` and ``ref`` are ignored. Only cases with graded samples on
+both sides count; ``error`` samples are counted, not graded.
 
 Figures are "other - reference":
 - Pass rate over samples on each side. Difference, 95% interval, two-sided p: exact McNemar
@@ -27,60 +29,64 @@ are called a setting the endpoint appears to ignore.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from tabulate import tabulate
 
-from harness.errors import RunReadError
 from harness.gate import stats
+from harness.gate.runs import (
+    AXES,
+    RECORD_KEYS,
+    CompareError,
+    Key,
+    Run,
+    Sample,
+    find_records,
+    key_of,
+    load_run,
+    read_records,
+    run_of,
+    sample_of,
+)
 from harness.models import APIS, EFFORTS
+
+__all__ = [  # the record readers live in harness.gate.runs; callers find them here too
+    "RECORD_KEYS",
+    "CompareError",
+    "Key",
+    "Run",
+    "Sample",
+    "compare_runs",
+    "find_records",
+    "key_of",
+    "load_run",
+    "read_records",
+    "render",
+    "run_of",
+    "sample_of",
+]  # fmt: skip
 
 ALPHA = 0.05
 SMALL = 0.10  # a reasoning-length change under 10% of the reference mean is negligible
-CHARS_PER_TOKEN = 4
 RESAMPLES = 2000
 PASS_MARGIN = 0.10  # "no effect" rules out a pass-rate change beyond this either way
 IGNORED = "no measurable effect: the endpoint appears to ignore the setting"
 SAME = "no measurable difference (the requests are identical)"
 # what "no effect" says, by what is compared: only efforts of one run are a setting
 NO_EFFECT = {"effort": IGNORED, "api": "no measurable difference between the APIs"}
+NO_EFFECT["prompt"] = "no measurable difference between the prompts"
 NO_EFFECT["runs"] = "no measurable difference between the runs"
 TOO_FEW = "too few cases to tell"
-Kind = Literal["effort", "api", "runs"]
+Kind = Literal["effort", "api", "prompt", "runs"]
+By = Literal["effort", "api", "prompt"]
+AXIS_OF: dict[str, str] = {"effort": "effort", "api": "api", "prompt": "variant"}
 HEADERS = ["suite", "shared", "ref -> other", "cases", "pass rate", "diff (95% CI)", "p"]
 HEADERS += ["p->f", "f->p", "reasoning diff", "output diff", "p50 ms", "truncated"]
-Key = tuple[str, ...]  # suite, case, api, effort
-RECORD_KEYS = ("suite", "case", "api", "effort", "outcome")  # what every record must have
 Pairs = Sequence[tuple[Sequence["Sample"], Sequence["Sample"]]]
-
-
-CompareError = RunReadError  # the name compare's callers know
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One graded (non-error) record, reduced to what is compared."""
-
-    passed: bool
-    reasoning: float
-    estimated: bool  # reasoning is len(text)/4: the server reported 0 or nothing
-    output: float | None
-    latency_ms: float | None
-    truncated: bool
-    request: str  # path and body as canonical JSON: did both sides ask the same?
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    label: str
-    samples: dict[Key, list[Sample]]  # every key seen, also those whose samples all errored
-    errors: dict[Key, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,87 +123,6 @@ class Comparison:
     errors_other: int
     verdict: str  # "effect" | "no effect" | "inconclusive"
     message: str
-
-
-def sample_of(record: dict[str, Any]) -> Sample:
-    """One graded record as compared (the reasoning estimate rule lives here)."""
-
-    def _number(value: object) -> float | None:
-        return None if isinstance(value, bool) or not isinstance(value, int | float) else value
-
-    usage, text = record.get("usage"), record.get("reasoning")
-    usage, text = usage if isinstance(usage, dict) else {}, text if isinstance(text, str) else ""
-    reported = _number(usage.get("reasoning_tokens"))
-    estimated = not reported and bool(text)
-    chars = _number(record.get("reasoning_chars")) or len(text)  # the length before capping
-    return Sample(
-        passed=record["outcome"] == "pass",
-        reasoning=chars / CHARS_PER_TOKEN if estimated else reported or 0.0,
-        estimated=estimated,
-        output=_number(usage.get("output_tokens")),
-        latency_ms=_number(record.get("latency_ms")),
-        truncated=record["outcome"] == "truncated" or record.get("finish") == "length",
-        request=json.dumps(record.get("request"), sort_keys=True, default=str),
-    )
-
-
-def find_records(run: str, results: Path = Path("results")) -> Path:
-    """The records.jsonl of ``run``: a records.jsonl, a run folder, or a run id under
-    ``results/runs``."""
-    found = [Path(run), Path(run, "records.jsonl"), results / "runs" / run / "records.jsonl"]
-    path = next((candidate for candidate in found if candidate.is_file()), None)
-    if path is None:
-        raise CompareError(f"no run {run!r}: no records.jsonl there or in {results / 'runs'}")
-    return path
-
-
-def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[dict[str, Any]]]:
-    """The records.jsonl of ``run`` (as :func:`find_records` takes it) and its records,
-    each checked to be an object with suite, case, api, effort and outcome; raises
-    ``CompareError`` naming the file and line of the first that is not. A last line cut
-    short (no newline and not JSON: a run that stopped or a disk that filled while it was
-    written) is skipped, and a warning on the ``harness`` logger says so."""
-    path = find_records(run, results)
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 is text
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CompareError(f"{path}: cannot read it ({exc})") from None
-    records = []
-    for number, line in ((n, line) for n, line in enumerate(lines, 1) if line.strip()):
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            if number == len(lines):  # the last line, with no newline after it: torn
-                size = len(line.encode("utf-8"))
-                logging.getLogger("harness").warning(
-                    "%s: last line is incomplete (%d bytes), skipped", path, size
-                )
-                break
-            raise CompareError(f"{path}:{number}: not a run record ({exc!r})") from None
-        missing = [f for f in RECORD_KEYS if not isinstance(record, dict) or f not in record]
-        if missing:
-            raise CompareError(f"{path}:{number}: not a run record (no {missing[0]!r})")
-        records.append(record)
-    if not records:
-        raise CompareError(f"{path}: no records")
-    return path, records
-
-
-def load_run(run: str, results: Path = Path("results")) -> Run:
-    """A run's records by (suite, case, api, effort); ``run`` as :func:`find_records` takes."""
-    return run_of(*read_records(run, results))
-
-
-def run_of(path: Path, records: Sequence[dict[str, Any]]) -> Run:
-    """The records of one run (read from ``path``), by (suite, case, api, effort)."""
-    samples: dict[Key, list[Sample]] = defaultdict(list)
-    errors: dict[Key, int] = defaultdict(int)
-    for record in records:
-        key = tuple(str(record[field]) for field in ("suite", "case", "api", "effort"))
-        graded = samples[key]  # the key exists even when every sample errored
-        errors[key] += record["outcome"] == "error"
-        graded += [] if record["outcome"] == "error" else [sample_of(record)]
-    return Run(path.parent.name, dict(samples), dict(errors))
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -321,9 +246,15 @@ def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
     return lambda level: (order.index(level) if level in order else len(order), level)
 
 
+def _shared(key: Key, vary: int | None = None) -> str:
+    """What the two sides of a pair have in common: the axes not compared, joined by "/"
+    (a suite without prompt variants has no variant to show)."""
+    kept = [key[2 + i] for i in range(len(AXES)) if 2 + i != vary]
+    return "/".join(part for part in kept if part)
+
+
 def compare_runs(
-    first: Run, second: Run | None = None, *, by: Literal["effort", "api"] = "effort",
-    ref: str | None = None,
+    first: Run, second: Run | None = None, *, by: By = "effort", ref: str | None = None,
 ) -> list[Comparison]:  # fmt: skip
     """Every comparison: levels within ``first``, or ``first`` against ``second``."""
     # (suite, shared, ref label, other label) -> [(case, ref key, other key)]
@@ -332,20 +263,19 @@ def compare_runs(
         names = (first.label, second.label) if first.label != second.label else ("RUN", "RUN2")
         rank = _rank(EFFORTS)
         common = first.samples.keys() & second.samples.keys()
-        for key in sorted(common, key=lambda k: (k[0], k[2], rank(k[3]), k[1])):
-            plan[(key[0], f"{key[2]}/{key[3]}", *names)].append((key[1], key, key))
+        for key in sorted(common, key=lambda k: (k[0], k[2], k[3], rank(k[4]), k[1])):
+            plan[(key[0], _shared(key), *names)].append((key[1], key, key))
     else:
-        order, vary = (EFFORTS, 3) if by == "effort" else (APIS, 2)
+        vary = 2 + AXES.index(AXIS_OF[by])
+        order = _levels(first, by, vary)
         if ref is not None and ref not in order:
-            raise CompareError(f"--ref {ref!r}: not one of {', '.join(order)} (--by {by})")
+            allowed = ", ".join(order) or "none in this run"
+            raise CompareError(f"--ref {ref!r}: not one of {allowed} (--by {by})")
         table: dict[tuple[str, str], dict[str, dict[str, Key]]] = defaultdict(dict)
-        for key in first.samples:  # (suite, the setting that stays) -> level -> case -> key
-            table[(key[0], key[5 - vary])].setdefault(key[vary], {})[key[1]] = key
+        for key in first.samples:  # (suite, the settings that stay) -> level -> case -> key
+            table[(key[0], _shared(key, vary))].setdefault(key[vary], {})[key[1]] = key
         if all(len(levels) < 2 for levels in table.values()):
-            present = ", ".join(sorted({lvl for levels in table.values() for lvl in levels}))
-            one = f"effort ({present}) per suite and API"
-            one = one if by == "effort" else f"API ({present}) per suite and effort"
-            raise CompareError(f"nothing to compare --by {by}: the run has one {one}")
+            raise CompareError(f"nothing to compare --by {by}: {_only_one(by, table)}")
         for (suite, shared), levels in sorted(table.items()):
             base = ref if ref is not None else min(levels, key=_rank(order))
             for level in sorted(levels, key=_rank(order)):
@@ -361,6 +291,30 @@ def compare_runs(
         what = "the two runs" if second is not None else what
         raise CompareError(f"no common cases to compare ({what})")
     return [c for c in found if c is not None]
+
+
+def _levels(run: Run, by: By, vary: int) -> list[str]:
+    """The levels of ``by`` in their order: efforts low to high, chat before responses,
+    prompt variants in the order of the suite's ``prompts:`` (records carry it)."""
+    if by == "effort":
+        return list(EFFORTS)
+    if by == "api":
+        return list(APIS)
+    seen = list(dict.fromkeys(key[vary] for key in run.samples if key[vary]))
+    return sorted(seen, key=lambda v: (run.variant_order.get(v, len(seen)), seen.index(v)))
+
+
+def _only_one(by: By, table: dict[tuple[str, str], dict[str, dict[str, Key]]]) -> str:
+    present = ", ".join(sorted({lvl or "(none)" for levels in table.values() for lvl in levels}))
+    if by == "effort":
+        return f"the run has one effort ({present}) per suite and API"
+    if by == "api":
+        return f"the run has one API ({present}) per suite and effort"
+    named = f" ({present})" if present != "(none)" else ""
+    return (
+        f"the run has one prompt{named} per suite, API and effort "
+        "(a suite has prompts to compare when it lists two or more under prompts:)"
+    )
 
 
 def cells(c: Comparison) -> list[object]:

@@ -17,7 +17,7 @@ from harness.engine.parse import error_completion
 from harness.errors import AuthError, SuiteError
 from harness.gate.baseline import change, entry_key, make_entry
 from harness.gate.records import sample_record
-from harness.models import Api, Case, Completion, Judged, SampleResult, Suite
+from harness.models import Api, Case, Completion, Judged, SampleResult, Suite, arm
 from harness.plugin.judging import has_judge, judge_answer
 from harness.plugin.stash import STATE
 from harness.plugin.state import RunState
@@ -48,12 +48,17 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         settings = state.settings
+        chosen = state.note_suite(suite)  # --glm-sample: the case ids to run (None: all)
         for case in suite.cases:
+            if chosen is not None and case.id not in chosen:
+                continue
+            if settings.prompts is not None and case.variant not in settings.prompts:
+                continue
             for api in settings.apis or case.apis:
                 for effort in settings.efforts or case.efforts:
                     yield CaseItem.from_parent(
                         self,
-                        name=f"{case.id}[{api}-{effort}]",
+                        name=f"{case.id}[{arm(case.variant, api, effort)}]",
                         suite=suite,
                         case=case,
                         api=api,
@@ -100,16 +105,15 @@ class CaseItem(pytest.Item):
             stream=self.case.stream or state.settings.stream,
         )
         budget = self.case.params.get("max_output_tokens")
-        where = {
-            "suite": self.suite.name,
-            "case": self.case.id,
-            "api": self.api,
-            "effort": self.effort,
-        }
+        where: dict[str, str | int] = {"suite": self.suite.name, "case": self.case.id}
+        if self.case.variant:  # and where it stands in prompts: (compare's reference order)
+            where |= {"variant": self.case.variant}
+            where |= {"variant_index": self.suite.variants.index(self.case.variant)}
+        where |= {"api": self.api, "effort": self.effort}
 
         baseline_answer: str | None = None  # for `baseline` checks; read here, on the main thread
         if not state.update_baselines:
-            key = entry_key(self.case.id, self.api, self.effort)
+            key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
             known, _ = state.baseline_entry(self.suite.name, key)
             answer = known.get("answer") if known else None
             baseline_answer = answer if isinstance(answer, str) and answer else None
@@ -171,6 +175,8 @@ class CaseItem(pytest.Item):
         result = verdict(self.case, graded)
         summary = record(self.suite.name, self.case, self.api, self.effort, result)
         summary["suite_path"] = str(self.path)
+        if self.suite.name in state.sampled:  # --glm-sample: [cases run, cases in the suite]
+            summary["sampled"] = list(state.sampled[self.suite.name])
         if refused is not None:
             summary["auth_refused"] = True
             self.session.shouldstop = (
@@ -192,7 +198,7 @@ class CaseItem(pytest.Item):
             model=state.settings.model,
             evals_dir=state.evals_dir,
         )
-        key = entry_key(self.case.id, self.api, self.effort)
+        key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
         summary["change"] = "new"
         self.keep(("glm", summary))
         if result.outcome == "error":
@@ -207,7 +213,7 @@ class CaseItem(pytest.Item):
     def judge(self, state: RunState, result: Verdict, summary: dict[str, Any]) -> None:
         """The outcome against the baseline: known failures xfail, regressions fail with
         the baseline answer beside the new one, new items are judged on their checks."""
-        key = entry_key(self.case.id, self.api, self.effort)
+        key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
         known, unused = state.baseline_entry(self.suite.name, key)
         if unused is not None:
             summary["baseline_note"] = unused
@@ -261,4 +267,7 @@ class CaseItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
+        if self.case.defined_in:  # a dataset row: its line in the dataset file
+            evals_dir = self.config.stash[STATE].evals_dir
+            return evals_dir.parent / self.case.defined_in, self.case.line - 1, self.name
         return self.path, self.case.line - 1, self.name

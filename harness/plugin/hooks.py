@@ -116,13 +116,21 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
-    """--glm-changed-since: which suites were selected, and why."""
+    """--glm-sample: how many cases per suite; --glm-changed-since: which suites were
+    selected, and why."""
     state = config.stash.get(STATE, None)
-    if state is None or state.selection is None:
+    if state is None:
         return None
-    from harness.gate.changes import describe
+    lines = []
+    if state.settings.sample is not None:
+        n, seed = state.settings.sample, state.settings.seed
+        lines.append(f"glm-harness: --glm-sample {n}: {n} cases per suite (seed {seed})")
+    if state.selection is not None:
+        from harness.gate.changes import describe
 
-    return describe(state.selection, str(config.getoption("glm_changed_since")), config.rootpath)
+        ref = str(config.getoption("glm_changed_since"))
+        lines += describe(state.selection, ref, config.rootpath)
+    return lines or None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -133,6 +141,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from harness.plugin.collect import CaseItem
     from harness.settings.values import NO_ENDPOINT
 
+    unknown = [v for v in state.settings.prompts or () if v not in state.variants_seen]
+    if unknown and not session.testsfailed:
+        seen = ", ".join(sorted(state.variants_seen)) or "none: no suite has prompts:"
+        raise pytest.UsageError(
+            f"--glm-prompt: no collected suite has a prompt {unknown[0]!r} (prompts: {seen})"
+        )
     items = [item for item in session.items if isinstance(item, CaseItem)]
     if not items:
         return

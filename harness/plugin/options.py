@@ -32,6 +32,17 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
     ),
     ("--glm-samples", None, {"type": int, "help": "override the samples per case"}),
     (
+        "--glm-prompt",
+        "glm_prompt",
+        {"help": "run only these prompt variants of suites with prompts: (terse,careful)"},
+    ),
+    (
+        "--glm-sample",
+        None,
+        {"type": int, "help": "run N cases per suite, chosen by a seeded hash of the case id"},
+    ),
+    ("--glm-seed", None, {"type": int, "help": "seed of --glm-sample's choice (default 0)"}),
+    (
         "--glm-concurrency",
         "glm_concurrency",
         {"type": int, "help": "requests in flight (default 8)"},
@@ -212,6 +223,10 @@ def settings_of(config: pytest.Config) -> Settings:
     samples = config.getoption("glm_samples")
     if samples is not None and samples < 1:
         raise ConfigError(f"--glm-samples: must be at least 1, got {samples}")
+    sample = config.getoption("glm_sample")
+    if sample is not None and sample < 1:
+        raise ConfigError(f"--glm-sample: must be at least 1, got {sample}")
+    seed = config.getoption("glm_seed")
     cache = option_value(config, "glm_cache")
     if cache not in MODES:
         raise ConfigError(f"--glm-cache: {cache!r} not allowed (allowed: {', '.join(MODES)})")
@@ -231,6 +246,9 @@ def settings_of(config: pytest.Config) -> Settings:
         apis=s.parse_apis(option_value(config, "glm_api")),
         efforts=s.parse_efforts(option_value(config, "glm_effort")),
         samples=samples,
+        prompts=s.parse_prompts(option_value(config, "glm_prompt")),
+        sample=sample,
+        seed=0 if seed is None else seed,
         stream=bool(config.getoption("glm_stream")),
         judge=_judge_settings(config),
     )  # fmt: skip

@@ -12,6 +12,7 @@ from harness.engine.bodies import MIB
 from harness.engine.runner import Engine
 from harness.gate.baseline import BaselineFile
 from harness.gate.records import RecordWriter, new_run_id
+from harness.models import Suite
 from harness.secret import Secret
 from harness.settings.values import Settings
 
@@ -41,6 +42,8 @@ class RunState:
     decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
     ignored: list[dict[str, Any]] = field(default_factory=list)  # efforts with no effect
     selection: Selection | None = None  # --glm-changed-since
+    sampled: dict[str, tuple[int, int]] = field(default_factory=dict)  # suite -> (run, of)
+    variants_seen: set[str] = field(default_factory=set)  # of the collected suites
     model_file: Path | None = None  # --glm-local: the GGUF served
     model_sha256: str | None = None  # --glm-local: its hash (cache key, baseline entries)
     problems: list[str] = field(default_factory=list)  # files the run could not write
@@ -77,6 +80,19 @@ class RunState:
             # --glm-local: another GGUF under the same alias (or one of unknown hash)
             return None, f"its baseline is for model file {_file_id(entry)}"
         return entry, None
+
+    def note_suite(self, suite: Suite) -> set[str] | None:
+        """A suite was collected: note its variants; with ``--glm-sample``, choose (and
+        note) the ids of the cases to run; None: run all."""
+        self.variants_seen.update(suite.variants)
+        if self.settings.sample is None:
+            return None
+        from harness.suites.sampling import sample_ids
+
+        ids = [case.id for case in suite.cases]
+        chosen = sample_ids(ids, self.settings.sample, self.settings.seed)
+        self.sampled[suite.name] = (len(chosen), len(set(ids)))
+        return chosen
 
     def baseline(self, suite: str) -> BaselineFile:
         """The suite's baseline, read once per run."""

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.fileio import dumps, write_atomic
-from harness.models import OUTCOMES
+from harness.models import OUTCOMES, arm
 from harness.plugin.state import RunState
-from harness.reports.terminal import HEADERS, summary_lines, summary_rows
+from harness.reports.terminal import item_id, summary_headers, summary_lines, summary_rows
 
 # pytest's exit codes (this module does not import pytest), and the harness's own
 OK, FAILED, INTERRUPTED = 0, 1, 2
@@ -50,8 +50,22 @@ def _tokens(stats: dict[str, Any]) -> str:
     return f"tokens {stats.get('input_tokens', 0)} in, {stats.get('output_tokens', 0)} out"
 
 
+def sampled(items: list[dict[str, Any]]) -> dict[str, list[int]]:
+    """--glm-sample: per suite, [cases run, cases in the suite] (items carry it, so it
+    reaches the controller under xdist too)."""
+    return {str(i["suite"]): list(i["sampled"]) for i in items if i.get("sampled")}
+
+
+def sample_line(items: list[dict[str, Any]]) -> list[str]:
+    found = sampled(items)
+    if not found:
+        return []
+    each = ", ".join(f"{suite} {n} of {m}" for suite, (n, m) in sorted(found.items()))
+    return [f"sampled (--glm-sample): {each} cases; the gate judged the sampled cases only"]
+
+
 def terminal_lines(state: RunState, root: Path) -> list[str]:
-    lines = [endpoint_line(state), *summary_lines(state.items)]
+    lines = [endpoint_line(state), *sample_line(state.items), *summary_lines(state.items)]
     lines += [f"effort: {n['text']}" for n in state.ignored]  # right under the table
     stats = state.stats()
     lines += [requests_line(stats), *judge_lines(stats)]
@@ -75,9 +89,13 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "model": state.settings.model,
         **state.model_file_data(),
         "items": {outcome: items[outcome] for outcome in OUTCOMES},
+        **({"sampled": sampled(state.items)} if sampled(state.items) else {}),
         "samples": {outcome: samples[outcome] for outcome in OUTCOMES},
         "requests": state.stats(),
-        "groups": [dict(zip(HEADERS, row, strict=True)) for row in summary_rows(state.items)],
+        "groups": [
+            dict(zip(summary_headers(state.items), row, strict=True))
+            for row in summary_rows(state.items)
+        ],
         "records": "records.jsonl",
         **state.losses(),
         "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
@@ -153,11 +171,7 @@ def change_lines(state: RunState, root: Path) -> list[str]:
         ("improved", "improved"),
         ("new", "new"),
     ):
-        ids = sorted(
-            f"{item['suite']}::{item['case']}[{item['api']}-{item['effort']}]"
-            for item in state.items
-            if item.get("change") == kind
-        )
+        ids = sorted(item_id(item) for item in state.items if item.get("change") == kind)
         if ids and not (kind == "new" and state.update_baselines):
             lines.append(
                 f"{title} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
@@ -213,18 +227,20 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
     exact McNemar test is reported for information."""
     from harness.gate.stats import decide
 
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for item in state.items:
         if item.get("baseline_outcomes") and item["outcome"] != "error":
-            groups.setdefault((item["suite"], item["api"], item["effort"]), []).append(item)
+            where = (item["suite"], item.get("variant", ""), item["api"], item["effort"])
+            groups.setdefault(where, []).append(item)
     out = []
-    for (suite, api, effort), items in sorted(groups.items()):
+    for (suite, variant, api, effort), items in sorted(groups.items()):
         single = all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items)
         base = [[o == "pass" for o in i["baseline_outcomes"]] for i in items]
         now = [[o == "pass" for o in i["outcomes"]] for i in items]
         decision = decide(base, now)
         out.append({
-            "suite": suite, "api": api, "effort": effort, "state": decision.state,
+            "suite": suite, **({"variant": variant} if variant else {}),
+            "api": api, "effort": effort, "state": decision.state,
             "p_value": decision.p_value, "delta": decision.delta,
             "interval": list(decision.interval), "method": decision.method,
             "cases": decision.cases, "more_samples": decision.more_samples,
@@ -239,9 +255,10 @@ def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
     records: its "no effect"; too few cases to tell is not one)."""
     from harness.gate.compare import CompareError, compare_runs, load_run
 
-    levels: dict[tuple[str, str], set[str]] = {}
+    levels: dict[tuple[str, str, str], set[str]] = {}
     for item in state.items:
-        levels.setdefault((item["suite"], item["api"]), set()).add(item["effort"])
+        where = (item["suite"], item.get("variant", ""), item["api"])
+        levels.setdefault(where, set()).add(item["effort"])
     records = state.run_dir / "records.jsonl"
     if all(len(found) < 2 for found in levels.values()) or not records.is_file():
         return []
@@ -271,7 +288,8 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
         label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
         if not d["gates"]:
             label += " (one sample per case: for information)"
-        lines.append(f"paired test {label}: {d['suite']} [{d['api']}-{d['effort']}]: {d['reason']}")
+        where = arm(d.get("variant", ""), d["api"], d["effort"])
+        lines.append(f"paired test {label}: {d['suite']} [{where}]: {d['reason']}")
     return lines
 
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.fileio import write_atomic
 from harness.gate import compare
@@ -57,6 +57,7 @@ class Group:
     api: str
     effort: str
     cases: int
+    variant: str
     samples: int
     passes: int
     score: float | None
@@ -94,21 +95,23 @@ def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
 
 
 def groups(records: Sequence[dict[str, Any]]) -> list[Group]:
-    """One group per suite x API x effort; pass rates count every sample (errors too), as the
-    terminal summary does; reasoning, output tokens and latency come from graded samples."""
-    found: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    """One group per suite x prompt x API x effort; pass rates count every sample (errors
+    too), as the terminal summary does; reasoning, output tokens and latency come from
+    graded samples."""
+    found: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        found[(str(record["suite"]), str(record["api"]), str(record["effort"]))].append(record)
+        suite, _, variant, api, effort = compare.key_of(record)
+        found[(suite, variant, api, effort)].append(record)
     rank_api, rank_effort = _rank(APIS), _rank(EFFORTS)
     out = []
-    for (suite, api, effort), recs in sorted(
-        found.items(), key=lambda kv: (kv[0][0], rank_api(kv[0][1]), rank_effort(kv[0][2]))
+    for (suite, variant, api, effort), recs in sorted(
+        found.items(), key=lambda kv: (kv[0][:2], rank_api(kv[0][2]), rank_effort(kv[0][3]))
     ):
         graded = [compare.sample_of(r) for r in recs if r["outcome"] != "error"]
         outcomes = [r["outcome"] for r in recs]
         out.append(Group(
             suite=suite, api=api, effort=effort, cases=len({str(r["case"]) for r in recs}),
-            samples=len(recs), passes=outcomes.count("pass"),
+            variant=variant, samples=len(recs), passes=outcomes.count("pass"),
             score=_mean(s for r in recs if (s := _number(r.get("score"))) is not None),
             latencies=tuple(sorted(s.latency_ms for s in graded if s.latency_ms is not None)),
             output=_mean(s.output for s in graded if s.output is not None),
@@ -166,10 +169,13 @@ def summary_table(found: Sequence[Group]) -> str:
         rate = f"{g.passes / g.samples:.2f} [{low:.2f}, {high:.2f}]" if g.samples else "-"
         reasoning = Markup(esc(_fmt(g.reasoning)) + _est(g.estimated))
         p50, p95 = (percentile(g.latencies, q) for q in (50, 95))
+        named = [g.variant or "-"] if any(f.variant for f in found) else []
         rows.append([
-            g.suite, g.api, g.effort, g.cases, g.samples, rate, _fmt(g.score, ".2f"),
+            g.suite, *named, g.api, g.effort, g.cases, g.samples, rate, _fmt(g.score, ".2f"),
             _fmt(p50), _fmt(p95), _fmt(g.output), reasoning, g.truncated, g.errors,
         ])  # fmt: skip
+    if any(g.variant for g in found):
+        return _table([HEADERS[0], "prompt", *HEADERS[1:]], rows, text=4, css="summary")
     return _table(HEADERS, rows, css="summary")
 
 
@@ -185,7 +191,8 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
                 f"..{high:.2f}, {g.samples} samples), {g.reasoning:.0f} reasoning tokens"
                 + (" (est.)" if g.estimated else "")
             )
-            label = g.effort + (" (est.)" if g.estimated else "")
+            label = (f"{g.variant} " if g.variant else "") + g.effort
+            label += " (est.)" if g.estimated else ""
             rate = g.passes / g.samples
             points.append(svg_charts.Point(g.reasoning, rate, low, high, label, g.api, note))
     charts = []
@@ -197,7 +204,11 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
             " interval as a vertical bar, against the mean reasoning tokens per sample.",
             x_label="mean reasoning tokens per sample", y_label="pass rate",
         ))  # fmt: skip
-    boxes = [svg_charts.Box(g.effort, g.api, g.latencies) for g in found if g.latencies]
+    boxes = [
+        svg_charts.Box((f"{g.variant} " if g.variant else "") + g.effort, g.api, g.latencies)
+        for g in found
+        if g.latencies
+    ]
     if boxes:
         charts.append(svg_charts.box_plot(
             boxes, series, css="latency", ident=f"s{number}-latency",
@@ -211,9 +222,11 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
 
 
 def comparison_section(run: compare.Run, apis: Sequence[str]) -> list[str]:
-    """compare_runs by effort, and by API when there are several; nothing to compare: []."""
+    """compare_runs by effort, by API when there are several and by prompt when there are
+    variants; nothing to compare: []."""
     out = []
-    levels: list[Literal["effort", "api"]] = ["effort", "api"] if len(apis) > 1 else ["effort"]
+    levels: list[compare.By] = ["effort", "api"] if len(apis) > 1 else ["effort"]
+    levels += ["prompt"] if any(key[2] for key in run.samples) else []
     for by in levels:
         try:
             found = compare.compare_runs(run, by=by)
@@ -234,18 +247,24 @@ def comparison_section(run: compare.Run, apis: Sequence[str]) -> list[str]:
     return out
 
 
-def _order(record: dict[str, Any]) -> tuple[str, str, tuple[int, str], tuple[int, str], float]:
+def _order(record: dict[str, Any]) -> tuple[str, str, str, tuple[int, str], tuple[int, str], float]:
     sample = _number(record.get("sample"))
-    where = [str(record[key]) for key in ("suite", "case", "api", "effort")]
-    api, effort = _rank(APIS)(where[2]), _rank(EFFORTS)(where[3])
-    return where[0], where[1], api, effort, -1.0 if sample is None else sample
+    suite, case, variant, api, effort = compare.key_of(record)
+    rank_api, rank_effort = _rank(APIS)(api), _rank(EFFORTS)(effort)
+    return suite, case, variant, rank_api, rank_effort, -1.0 if sample is None else sample
+
+
+def _where(record: dict[str, Any]) -> list[str]:
+    """suite, case (with its prompt variant, if any), api, effort."""
+    suite, case, variant, api, effort = compare.key_of(record)
+    return [suite, f"{case} [{variant}]" if variant else case, api, effort]
 
 
 def not_passing(records: Sequence[dict[str, Any]]) -> list[str]:
     """The samples that failed, were truncated or errored, with the answer or the error."""
     bad = sorted((r for r in records if r["outcome"] != "pass"), key=_order)
     rows = [
-        [*(r[key] for key in ("suite", "case", "api", "effort")), r.get("sample", "-"),
+        [*_where(r), r.get("sample", "-"),
          r["outcome"], shorten(str(r.get("error") or r.get("answer") or ""), ANSWER_CHARS)]
         for r in bad[:NOT_PASSING_ROWS]
     ]  # fmt: skip
@@ -259,8 +278,7 @@ def not_passing(records: Sequence[dict[str, Any]]) -> list[str]:
 def inconsistent(records: Sequence[dict[str, Any]]) -> list[str]:
     """The samples whose judge verdict contradicts itself (``checks.judge``'s mark)."""
     rows = [
-        [*(r[key] for key in ("suite", "case", "api", "effort")), r.get("sample", "-"),
-         r["outcome"], said]
+        [*_where(r), r.get("sample", "-"), r["outcome"], said]
         for r in sorted(records, key=_order)
         for said in inconsistent_verdicts(c for c in r.get("checks") or () if isinstance(c, dict))
     ]  # fmt: skip

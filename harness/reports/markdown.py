@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.models import OUTCOMES
-from harness.reports.terminal import HEADERS, shorten, summary_rows
+from harness.models import OUTCOMES, arm
+from harness.reports.terminal import shorten, summary_headers, summary_rows
 
 LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; leave room for a wrapper
 DIFF_LINES = 60
@@ -23,7 +23,7 @@ ANSWER_CHARS = 4000
 CHECK_CHARS = 300
 MAX_CHECKS = 5
 ERROR_CHARS = 500
-ITEM_KEY = ("suite", "case", "api", "effort")
+ITEM_KEY = ("suite", "case", "variant", "api", "effort")
 DECISION_ORDER = {"regression": 0, "inconclusive": 1, "no regression": 2}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
@@ -79,7 +79,8 @@ def safe_endpoint(url: str | None) -> str:
 
 
 def item_id(item: Mapping[str, Any]) -> str:
-    return f"{item.get('suite')}::{item.get('case')}[{item.get('api')}-{item.get('effort')}]"
+    where = arm(str(item.get("variant") or ""), str(item.get("api")), str(item.get("effort")))
+    return f"{item.get('suite')}::{item.get('case')}[{where}]"
 
 
 def _checks(item: Mapping[str, Any]) -> str:
@@ -119,6 +120,10 @@ def _header(
     if judge.get("requests"):
         line += ["judge: " + " / ".join(f"{judge.get(k, '-')} {k}" for k in keys)]
     line += [] if exit_status is None else [f"exit status {exit_status}"]
+    found = {str(i["suite"]): i["sampled"] for i in items if i.get("sampled")}
+    if found:
+        each = ", ".join(f"{s} {n} of {m}" for s, (n, m) in sorted(found.items()))
+        line += [f"sampled (--glm-sample): {each} cases"]
     return f"{title}{' (interrupted)' if exit_status == 2 else ''}\n\n{' · '.join(line)}"
 
 
@@ -151,9 +156,15 @@ def _regression(item: Mapping[str, Any], *, diff: bool) -> str:
     return "\n\n".join([*lines, *notes, "</details>"])
 
 
+def _decision_head(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
+    named = ["prompt"] if any(d.get("variant") for d in decisions) else []
+    return ["suite", *named, "api", "effort", "decision", "detail"]
+
+
 def _decision_rows(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
     """Regressions first, then inconclusive (with the samples that would decide), the rest."""
-    where = ("suite", "api", "effort")
+    named = ("variant",) if any(d.get("variant") for d in decisions) else ()
+    where = ("suite", *named, "api", "effort")
     rows = []
     for d in sorted(
         decisions,
@@ -164,7 +175,7 @@ def _decision_rows(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
             detail += " How many more samples would decide is not known."
         elif d.get("state") == "inconclusive":
             detail += f" About {more} more samples would decide."
-        rows.append(_row([*(d.get(k) for k in where), d.get("state"), detail.strip()]))
+        rows.append(_row([*(d.get(k) or "-" for k in where), d.get("state"), detail.strip()]))
     return rows
 
 
@@ -224,7 +235,7 @@ def markdown_report(
     (``suite``, ``api``, ``effort``, ``state``, ``reason``, ``more_samples``).
     """
     by: dict[str, list[Mapping[str, Any]]] = {}
-    for item in sorted(items, key=lambda i: [str(i.get(k)) for k in ITEM_KEY]):
+    for item in sorted(items, key=lambda i: [str(i.get(k) or "") for k in ITEM_KEY]):
         by.setdefault(str(item.get("change", "")), []).append(item)
     regressions, known = by.get("regression", []), by.get("known failure", [])
     facts = [("run", run_id), ("endpoint", safe_endpoint(endpoint)), ("model", model or "-")]
@@ -238,7 +249,7 @@ def markdown_report(
             "Regressions", [_regression(i, diff=True) for i in regressions], "\n\n", ""
         ),
         "decisions": listed(
-            "Statistical decisions\n\n" + _head(["suite", "api", "effort", "decision", "detail"]),
+            "Statistical decisions\n\n" + _head(_decision_head(decisions)),
             _decision_rows(decisions),
             gap="",
         ),
@@ -254,12 +265,12 @@ def markdown_report(
             "Judge verdicts that contradict themselves",
             [
                 f"- {_code(item_id(i))} ({_inline(i.get('outcome'))}): {_inline(said)}"
-                for i in sorted(items, key=lambda i: [str(i.get(k)) for k in ITEM_KEY])
+                for i in sorted(items, key=lambda i: [str(i.get(k) or "") for k in ITEM_KEY])
                 for said in i.get("judge_inconsistent") or ()
             ],
         ),
         "results": (
-            "### Results\n\n" + _head(HEADERS),
+            "### Results\n\n" + _head(summary_headers(items)),
             [_row(r) for r in summary_rows(items)],
             "\n",
         ),

@@ -13,7 +13,7 @@ from tabulate import tabulate
 from harness.checks.grading import Verdict
 from harness.checks.regexes import quoted
 from harness.gate.stats import percentile, wilson
-from harness.models import EFFORTS, Case, CheckResult, Message, Usage
+from harness.models import EFFORTS, Case, CheckResult, Message, Usage, arm
 
 PROMPT_CHARS = 400
 ANSWER_CHARS = 1200
@@ -66,7 +66,9 @@ def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Ve
     """What a failing item's report shows: where, the prompt, the answer, the failed checks."""
     counts = ", ".join(f"{n} {o}" for o, n in sorted(verdict.counts.items()))
     lines = [
-        f"case {case.id} ({suite_path}:{case.line})  api: {api}  effort: {effort}",
+        f"case {case.id} ({case.defined_in or suite_path}:{case.line})"
+        + (f"  prompt: {case.variant}" if case.variant else "")
+        + f"  api: {api}  effort: {effort}",
         f"outcome: {verdict.outcome.upper()}  samples: {counts}  "
         f"pass rate {verdict.pass_rate:.2f} (needs {verdict.min_pass_rate:.2f})",
         "prompt:",
@@ -154,6 +156,7 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         **extra,
         "suite": suite,
         "case": case.id,
+        **({"variant": case.variant} if case.variant else {}),
         "api": api,
         "effort": effort,
         "outcome": verdict.outcome,
@@ -198,18 +201,37 @@ def _fmt(value: float | None, spec: str = ".0f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def has_variants(records: Iterable[Mapping[str, Any]]) -> bool:
+    """True when some record ran a named prompt variant (tables then show its column)."""
+    return any(rec.get("variant") for rec in records)
+
+
+def item_id(rec: Mapping[str, Any]) -> str:
+    """``suite::case[api-effort]``, or ``suite::case[variant-api-effort]``."""
+    return (
+        f"{rec['suite']}::{rec['case']}[{arm(rec.get('variant', ''), rec['api'], rec['effort'])}]"
+    )
+
+
+def summary_headers(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [*HEADERS[:1], "prompt", *HEADERS[1:]] if has_variants(records) else HEADERS
+
+
 def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-    """One row per suite x api x effort; the pass rate is over samples, with a Wilson interval."""
-    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    """One row per suite x (prompt) x api x effort; the pass rate is over samples, with a
+    Wilson interval. The prompt column is there when some record has a variant."""
+    records = list(records)
+    named = has_variants(records)
+    groups: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for rec in records:
-        groups[(rec["suite"], rec["api"], rec["effort"])].append(rec)
+        groups[(rec["suite"], rec.get("variant", ""), rec["api"], rec["effort"])].append(rec)
     rows = []
 
-    def order(key: tuple[str, str, str]) -> tuple[str, str, int, str]:  # efforts low to high
-        rank = EFFORTS.index(key[2]) if key[2] in EFFORTS else len(EFFORTS)
-        return key[0], key[1], rank, key[2]
+    def order(key: tuple[str, str, str, str]) -> tuple[str, str, str, int, str]:
+        rank = EFFORTS.index(key[3]) if key[3] in EFFORTS else len(EFFORTS)  # low to high
+        return key[0], key[1], key[2], rank, key[3]
 
-    for (suite, api, effort), recs in sorted(groups.items(), key=lambda kv: order(kv[0])):
+    for (suite, variant, api, effort), recs in sorted(groups.items(), key=lambda kv: order(kv[0])):
         outcomes = [o for r in recs for o in r["outcomes"]]
         passes = outcomes.count("pass")
         low, high = wilson(passes, len(outcomes))
@@ -217,6 +239,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
         rows.append(
             [
                 suite,
+                *([variant or "-"] if named else []),
                 api,
                 effort,
                 str(len(recs)),
@@ -239,15 +262,17 @@ def summary_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     if not records:
         return []
     table = tabulate(
-        summary_rows(records), headers=HEADERS, tablefmt="simple", disable_numparse=True
+        summary_rows(records),
+        headers=summary_headers(records),
+        tablefmt="simple",
+        disable_numparse=True,
     )
     items: dict[str, int] = defaultdict(int)
     for rec in records:
         items[rec["outcome"]] += 1
     counts = ", ".join(f"{items[o]} {o}" for o in ("pass", "fail", "truncated", "error"))
     odd = [
-        f"judge verdict inconsistent: {rec['suite']}::{rec['case']}[{rec['api']}-{rec['effort']}]"
-        f" ({rec['outcome']}), {said}"
+        f"judge verdict inconsistent: {item_id(rec)} ({rec['outcome']}), {said}"
         for rec in records
         for said in rec.get("judge_inconsistent", ())
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -50,6 +51,9 @@ class Settings:
     apis: tuple[Api, ...] | None = None
     efforts: tuple[str, ...] | None = None
     samples: int | None = None
+    prompts: tuple[str, ...] | None = None  # --glm-prompt: the variants to run
+    sample: int | None = None  # --glm-sample: cases per suite
+    seed: int = 0  # --glm-seed: which cases --glm-sample chooses
     retries: int = DEFAULT_RETRIES
     stream: bool = False  # --glm-stream: stream every request
     cache_mode: str = "use"
@@ -98,6 +102,23 @@ def parse_apis(text: str | None) -> tuple[Api, ...] | None:
 
 def parse_efforts(text: str | None) -> tuple[str, ...] | None:
     return parse_list(text, EFFORTS, "--glm-effort")
+
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")  # a prompt variant's id, as in suites
+
+
+def parse_prompts(text: str | None) -> tuple[str, ...] | None:
+    """``--glm-prompt terse,careful``: variant ids (any a suite may have)."""
+    if text is None or not text.strip():
+        return None
+    items = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    bad = [item for item in items if not _NAME.match(item)]
+    if bad or not items:
+        raise ConfigError(
+            f"--glm-prompt: {', '.join(map(repr, bad)) or repr(text)} is not a prompt id "
+            "(letters, digits, _ . -)"
+        )
+    return items
 
 
 def parse_headers(lines: list[str]) -> dict[str, str]:

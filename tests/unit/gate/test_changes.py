@@ -489,3 +489,30 @@ def test_a_fifo_named_like_a_suite_does_not_block(tmp_path: Path) -> None:
 
 def deps_of_existing(root: Path) -> dict[str, str]:
     return suite_dependencies(Path("suites/s.yaml"), root=root, evals_dir=Path("evals"))
+
+
+def test_datasets_variants_and_their_rows_are_dependencies(tmp_path: Path) -> None:
+    """A data change is a prompt change: the dataset, each variant's template and the
+    files a case row of the dataset names all select the suite."""
+    suite = """\
+dataset: data/rows.jsonl
+prompts:
+  - {id: terse, template: terse.j2}
+  - {id: careful, messages: [{role: user, template: careful.j2}], system_template: sys.j2}
+expect: [{is_json: {schema: s.json}}]
+"""
+    rows = '{"id": "a", "q": 1}\n{"id": "b", "vars": {"q": 2}, "structured_output": "row.json"}\n'
+    evals = {"data/rows.jsonl": rows, "terse.j2": "", "careful.j2": "", "sys.j2": ""}
+    evals |= {"schemas/x.json": "{}"}
+    deps = deps_of(tmp_path, suite, evals)
+    assert deps["evals/data/rows.jsonl"] == "dataset of the suite"
+    assert deps["evals/terse.j2"] == "template of prompt terse"
+    assert deps["evals/careful.j2"] == "template of messages[0] of prompt careful"
+    assert deps["evals/sys.j2"] == "system template of prompt careful"
+    assert deps["evals/s.json"] == "schema of a json_schema check of the suite"
+    assert deps["evals/row.json"] == "structured output schema of row 2 of data/rows.jsonl"
+    assert "evals/schemas/x.json" not in deps
+    # a schema named by a template may be any schema: every file under evals/ counts
+    suite += "  - json_schema: 'schemas/{{ kind }}.json'\n"
+    deps = deps_of(tmp_path, suite.replace("[{is_json: {schema: s.json}}]", ""), evals)
+    assert deps["evals/schemas/x.json"].startswith("schema named by a template")

@@ -35,14 +35,20 @@ def rec(
     latency: float = 1000.0,
     sample: int = 0,
     suite: str = "s",
+    variant: str = "",
 ) -> dict[str, Any]:
     """One records.jsonl line, as harness.gate.records.sample_record writes it."""
     body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": case}]}
     if effort != "default":
         body["reasoning_effort"] = effort
+    if variant:
+        body["messages"][0]["content"] = f"{variant}: {case}"
+        order = ["terse", "careful", "plain"]
+        extra = {"variant_index": order.index(variant)} if variant in order else {}
     return {
         "suite": suite,
         "case": case,
+        **({"variant": variant, **extra} if variant else {}),
         "api": api,
         "effort": effort,
         "sample": sample,
@@ -173,6 +179,48 @@ def test_by_api_pairs_chat_with_responses_within_each_effort(tmp_path: Path) -> 
     assert found[0].p_value == pytest.approx(2 / 64)
     reverse = compare_runs(run, by="api", ref="responses")
     assert [(c.ref, c.other) for c in reverse] == [("responses", "chat")] * 2
+
+
+def test_by_prompt_pairs_the_variants_of_each_suite_api_and_effort(tmp_path: Path) -> None:
+    records = []
+    for api in ("chat", "responses"):
+        for i in range(8):  # written as answers came in: the suite's order is in the records
+            records.append(rec(f"c{i}", "default", api, variant="plain", outcome="fail"))
+            records.append(rec(f"c{i}", "default", api, variant="careful"))
+            records.append(rec(f"c{i}", "default", api, variant="terse", outcome="fail"))
+    records.append(rec("other", "default", suite="t"))  # a suite without variants: left out
+    run = load_run(str(write_run(tmp_path / "run", records)))
+    found = compare_runs(run, by="prompt")
+    assert [(c.suite, c.shared, c.ref, c.other) for c in found] == [
+        ("s", "chat/default", "terse", "careful"),
+        ("s", "chat/default", "terse", "plain"),
+        ("s", "responses/default", "terse", "careful"),
+        ("s", "responses/default", "terse", "plain"),
+    ]
+    careful = found[0]
+    assert careful.requests_differ
+    assert careful.fail_to_pass == [f"c{i}" for i in range(8)]
+    assert (careful.verdict, careful.method) == ("effect", "exact McNemar")
+    assert [c.other for c in compare_runs(run, by="prompt", ref="careful")] == [
+        "terse",
+        "plain",
+    ] * 2
+    # by effort and by API, the variant is part of what both sides share
+    two = records + [rec(f"c{i}", "high", "chat", variant="terse") for i in range(8)]
+    by_effort = compare_runs(load_run(str(write_run(tmp_path / "run2", two))), by="effort")
+    assert [(c.shared, c.ref, c.other) for c in by_effort] == [("terse/chat", "default", "high")]
+
+
+def test_by_prompt_needs_a_suite_with_two_variants(tmp_path: Path) -> None:
+    run = load_run(str(write_run(tmp_path / "run", [rec(f"c{i}", "low") for i in range(3)])))
+    with pytest.raises(CompareError) as info:
+        compare_runs(run, by="prompt")
+    assert str(info.value) == (
+        "nothing to compare --by prompt: the run has one prompt per suite, API and effort "
+        "(a suite has prompts to compare when it lists two or more under prompts:)"
+    )
+    with pytest.raises(CompareError, match="--ref 'x': not one of none in this run"):
+        compare_runs(run, by="prompt", ref="x")
 
 
 def test_reasoning_is_estimated_from_the_text_when_the_server_reports_zero(

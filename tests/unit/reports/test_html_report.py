@@ -348,3 +348,18 @@ def test_reason_tok_reads_as_the_terminal_table_does(
     assert tables(page)[0][1][10] == cell
     item = {"reasoning_tokens": [] if reported is None else [reported], "reasoning_chars": [0]}
     assert reasoning_cell([item]) == cell
+
+
+def test_prompt_variants_get_a_column_and_a_comparison(tmp_path: Path) -> None:
+    records = []
+    for case in ("a", "b", "c"):
+        records.append({**rec(case, "chat", "low", outcome="fail"), "variant": "terse"})
+        records.append({**rec(case, "chat", "low"), "variant": "careful"})
+    page = page_of(tmp_path, records)
+    summary = tables(page)[0]
+    assert summary[0][:4] == ["suite", "prompt", "api", "effort"]
+    assert [r[1] for r in summary[1:]] == ["careful", "terse"]
+    assert "<h2>Comparison by prompt</h2>" in page
+    assert "s chat/low: terse -&gt; careful" in page
+    not_passing = tables(page)[-1]
+    assert [r[1] for r in not_passing[1:]] == ["a [terse]", "b [terse]", "c [terse]"]

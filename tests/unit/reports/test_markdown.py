@@ -383,3 +383,20 @@ def test_when_even_the_list_is_too_long_rows_are_cut_with_a_count() -> None:
         f"regressions after the first {kept} of 400._"
     )
     assert "| math | chat | low | 400 |" in text
+
+
+def test_items_of_a_prompt_variant_are_named_with_it() -> None:
+    found = markdown_report(
+        [regression("r3", variant="terse"), item("c", variant="careful")],
+        run_id="run",
+        endpoint="http://e",
+        model="m",
+        requests={},
+        decisions=[
+            {"suite": "math", "variant": "terse", "api": "chat", "effort": "low",
+             "state": "regression", "reason": "drop"},
+        ],
+    )  # fmt: skip
+    assert "math::r3[terse-chat-low]" in found
+    assert "| suite | prompt | api | effort |" in found
+    assert "| math | terse | chat | low | regression | drop |" in found

@@ -370,3 +370,20 @@ def test_token_counts_the_server_did_not_report_read_as_not_reported() -> None:
     lines = text_for(make_case(), nothing).splitlines()
     assert "reasoning: 12 chars; tokens: not reported" in lines
     assert not any("None" in line for line in lines)
+
+
+def test_summary_has_a_prompt_column_only_when_some_record_has_a_variant() -> None:
+    plain = [rec("math", "chat", "low")]
+    assert summary_lines(plain)[0].split()[:3] == ["suite", "api", "effort"]
+    named = [
+        {**rec("rev", "chat", "default", ("fail",), outcome="fail"), "variant": "terse"},
+        {**rec("rev", "chat", "default"), "variant": "careful"},
+        rec("math", "chat", "low"),
+    ]
+    rows = summary_rows(named)
+    assert [r[:5] for r in rows] == [
+        ["math", "-", "chat", "low", "1"],
+        ["rev", "careful", "chat", "default", "1"],
+        ["rev", "terse", "chat", "default", "1"],
+    ]
+    assert summary_lines(named)[0].split()[:4] == ["suite", "prompt", "api", "effort"]
