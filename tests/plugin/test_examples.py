@@ -34,6 +34,17 @@ RIGHT_ANSWERS = [
         match="Photosynthesis",
         answer="Plants use sunlight, water and carbon dioxide to make sugar, releasing oxygen.",
     ),
+    *(
+        Rule(match=phrase, answer=label.capitalize() + ".")
+        for phrase, label in [
+            ("pasta was cold", "negative"),
+            ("garden terrace", "positive"),
+            ("Parking was easy", "neutral"),
+            ("sang for my daughter", "positive"),
+            ("Overcharged twice", "negative"),
+            ("Quick lunch", "neutral"),
+        ]
+    ),
     Rule(
         match="tides",
         answer="Tides are caused mostly by the Moon's gravity, and a little by the Sun's.",
@@ -57,7 +68,7 @@ def test_every_example_suite_passes_on_both_apis(
     result = examples.runpytest(
         "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "-v"
     )
-    cases = 5 + 3 + 2 + 3
+    cases = 5 + 3 + 2 + 3 + 6 * 2  # the sentiment rows run through two prompts
     result.assert_outcomes(passed=cases * 2)
     result.stdout.re_match_lines([r"judge: 6 verdicts, 0 from cache, 6 sent .*"])
     result.stdout.re_match_lines(
@@ -66,6 +77,8 @@ def test_every_example_suite_passes_on_both_apis(
             r"suites/arithmetic.yaml::add_small\[responses-default\] PASSED.*",
             r"suites/explanations.yaml::seasons\[chat-default\] PASSED.*",
             r"suites/json_extraction.yaml::ada\[chat-default\] PASSED.*",
+            r"suites/sentiment.yaml::pasta\[terse-chat-default\] PASSED.*",
+            r"suites/sentiment.yaml::pasta\[careful-responses-default\] PASSED.*",
             r"suites/summaries.yaml::tides\[responses-default\] PASSED.*",
         ]
     )
