@@ -30,7 +30,9 @@ Api = Literal["chat", "responses"]
 Outcome = Literal["pass", "fail", "truncated", "error"]
 
 APIS: tuple[Api, ...] = ("chat", "responses")
-EFFORTS: tuple[str, ...] = ("default", "none", "minimal", "low", "medium", "high", "xhigh")
+EFFORTS: tuple[str, ...] = (
+    "default", "none", "minimal", "low", "medium", "high", "xhigh", "max",
+)  # fmt: skip
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "truncated", "error")
 
 

@@ -59,6 +59,7 @@ def sent_fields(api: Api) -> tuple[str, ...]:
                 model="m",
                 structured_output=_SAMPLE_OUTPUT,
                 stream=stream,
+                budget=1 if api == "chat" else None,
             ).body
             for key, value in body.items():
                 fields[key] = None

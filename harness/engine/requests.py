@@ -11,6 +11,7 @@ Chat Completions, ``POST /v1/chat/completions``::
     presence_penalty, frequency_penalty,
     reasoning_effort: <effort>                         unless effort is "default"
     chat_template_kwargs: {enable_thinking: false}     effort "none" only
+    thinking_token_budget: <N>                         a thinking budget only
     response_format: {type: json_schema,
                       json_schema: {name, schema, strict: true}}   structured output only
     stream: true, stream_options: {include_usage: true}   stream only
@@ -24,14 +25,20 @@ Responses, ``POST /v1/responses``::
     max_output_tokens, temperature, top_p, seed, stop, top_k, min_p,
     presence_penalty, frequency_penalty,
     reasoning: {effort: <effort>}                      unless effort is "default"
+    chat_template_kwargs: {enable_thinking: false}     effort "none" only
     text: {format: {type: json_schema, name, schema, strict: true}}   structured output only
     stream: true                                       stream only
     ...extra                                           merged last, may override
 
-Effort ``none`` turns thinking off only on Chat (``chat_template_kwargs``; vLLM has no
-such field on Responses, where ``reasoning.effort`` is sent but has no effect for GLM).
-``chat_template_kwargs`` given in ``extra`` is merged with the one effort ``none`` adds,
-``extra`` winning key by key.
+Effort ``none`` turns thinking off on both APIs: vLLM 0.33.0 maps every effort but
+``none`` to ``enable_thinking: true`` on both (PR #43401), and its Responses accepts
+``chat_template_kwargs`` (PR #43761); the explicit ``chat_template_kwargs`` also turns it
+off on servers from before May 2026, whose Chat read only that (their Responses had
+neither, and thought whatever the effort). ``chat_template_kwargs`` given in ``extra`` is
+merged with the one effort ``none`` adds, ``extra`` winning key by key.
+
+A thinking budget (``thinking_token_budget``) is Chat only: vLLM's Responses ignores it,
+so :func:`build_request` refuses one there (the suite loader says so first).
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ from typing import Any
 from harness.models import Api, Message, Request, StructuredOutput
 
 PATHS: dict[Api, str] = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
+BUDGET_CHAT_ONLY = (
+    "a thinking budget is Chat only: vLLM sends thinking_token_budget to the model on Chat "
+    "and ignores it on Responses"
+)
 
 # Suite name -> body key, per API; insertion order is the order keys appear in a body.
 PARAM_NAMES: dict[Api, dict[str, str]] = {
@@ -70,14 +81,18 @@ def build_request(
     model: str,
     structured_output: StructuredOutput | None = None,
     stream: bool = False,
+    budget: int | None = None,
 ) -> Request:
     """Build the request for ``api``; see the module docstring for the exact bodies.
 
-    Raises ``ValueError`` for an unknown API, an unknown parameter name or a non-mapping
-    ``extra`` (the suite schema rejects these first; this guards direct callers).
+    Raises ``ValueError`` for an unknown API, an unknown parameter name, a non-mapping
+    ``extra`` or a budget on Responses (the suite schema and loader reject these first;
+    this guards direct callers).
     """
     if api not in PATHS:
         raise ValueError(f"unknown API {api!r}; allowed: {', '.join(PATHS)}")
+    if budget is not None and api != "chat":
+        raise ValueError(BUDGET_CHAT_ONLY)
     unknown = sorted(set(params) - set(SUITE_PARAMS))
     if unknown:
         raise ValueError(
@@ -102,11 +117,9 @@ def build_request(
     if api == "chat":
         if effort != "default":
             body["reasoning_effort"] = effort
-        if effort == "none":
-            kwargs = extra.get("chat_template_kwargs")
-            merged = {"enable_thinking": False, **(kwargs if isinstance(kwargs, dict) else {})}
-            body["chat_template_kwargs"] = merged
-            extra.pop("chat_template_kwargs", None)
+        _thinking_off(body, extra, effort)
+        if budget is not None:
+            body["thinking_token_budget"] = budget
         if structured_output is not None:
             body["response_format"] = {
                 "type": "json_schema",
@@ -119,6 +132,7 @@ def build_request(
     else:
         if effort != "default":
             body["reasoning"] = {"effort": effort}
+        _thinking_off(body, extra, effort)
         if structured_output is not None:
             body["text"] = {
                 "format": {
@@ -134,6 +148,17 @@ def build_request(
             body["stream_options"] = {"include_usage": True}
     body.update(extra)
     return Request(api=api, path=PATHS[api], body=body)
+
+
+def _thinking_off(body: dict[str, Any], extra: dict[str, Any], effort: str) -> None:
+    """Effort ``none``: ``chat_template_kwargs: {enable_thinking: false}``, merged with the
+    suite's own ``chat_template_kwargs`` (which wins key by key)."""
+    if effort == "none":
+        kwargs = extra.pop("chat_template_kwargs", None)
+        body["chat_template_kwargs"] = {
+            "enable_thinking": False,
+            **(kwargs if isinstance(kwargs, dict) else {}),
+        }
 
 
 def _chat_message(message: Message) -> dict[str, str]:

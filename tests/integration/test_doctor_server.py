@@ -59,8 +59,8 @@ def test_a_healthy_vllm_like_server_is_ready(
     assert line(out, "reach").startswith("ok reach GET /health: 200")
     assert "no token set (GLM_API_KEY)" in line(out, "auth")
     assert line(out, "model") == f"ok model {DEFAULT_MODEL} is served"
-    assert line(out, "chat fields").startswith("ok chat fields all 20 fields")
-    assert line(out, "responses fields").startswith("ok responses fields all 17 fields")
+    assert line(out, "chat fields").startswith("ok chat fields all 21 fields")
+    assert line(out, "responses fields").startswith("ok responses fields all 19 fields")
     assert re.match(
         r'ok chat 200 in \d+ ms, answer "OK", finish stop, usage \d+ in / \d+ out',
         line(out, "chat"),
@@ -110,7 +110,7 @@ def test_a_field_the_schema_lacks_is_named(
     assert code == 0
     assert line(out, "chat fields") == (
         "warn chat fields not declared (may be silently ignored): reasoning_effort "
-        "the other 19 are declared"
+        "the other 20 are declared"
     )
     assert "not declared (may be silently ignored): seed, reasoning.effort" in (
         line(out, "responses fields")

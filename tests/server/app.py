@@ -148,6 +148,12 @@ class Rule:
     seed: int = 0
     # Served, in order, to the first len(faults) matching requests; then answers as above.
     faults: list[Fault] | None = None
+    # A model that must think: ``thinking`` tokens (words of reasoning) before it can give
+    # ``answer``. Thinking off (effort none, ``enable_thinking: false``; see the server's
+    # ``thinking_off``): no reasoning, ``wrong_answer``. Chat ``thinking_token_budget``
+    # below it: reasoning cut at the budget, then ``wrong_answer``. A token cap below it:
+    # all reasoning, no content, ``finish`` length (as vLLM's GLM parser gives).
+    thinking: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,8 +190,18 @@ class ScriptedServer:
         model: str = DEFAULT_MODEL,
         openapi: dict[str, Any] | None = None,
         not_served: tuple[str, ...] = (),
+        budgets: bool = True,
+        thinking_off: str = "both",
     ) -> None:
         self.rules: list[Rule] = list(rules or [])
+        # started with --reasoning-parser and --reasoning-config: thinking_token_budget
+        # works on Chat; False: a request with one is a 400, as vLLM answers
+        self.budgets = budgets
+        # which APIs honour effort none / enable_thinking false for ``Rule.thinking``:
+        # "both" (vLLM 0.33.0), "chat" (vLLM before May 2026), "none" (a template or
+        # --default-chat-template-kwargs that ignores it)
+        self.thinking_off = thinking_off
+        self._initial_thinking = (budgets, thinking_off)
         self.api_key = self._initial_api_key = api_key
         self.model = model
         self.openapi = openapi  # GET /openapi.json; None: 404
@@ -239,11 +255,13 @@ class ScriptedServer:
 
     def reset(self) -> None:
         """Forget rules, recorded requests, fault counters and max_in_flight; restore the
-        API key, ``openapi`` and ``not_served`` it was built with."""
+        API key, ``openapi``, ``not_served``, ``budgets`` and ``thinking_off`` it was built
+        with."""
         with self._lock:
             self.rules = []
             self.api_key = self._initial_api_key
             self.openapi, self.not_served = self._initial_get
+            self.budgets, self.thinking_off = self._initial_thinking
             self._requests.clear()
             self._faults_served.clear()
             self._max_in_flight = 0
@@ -354,6 +372,12 @@ class ScriptedServer:
         if not isinstance(body, dict):
             return _error_reply(400, "nested", "request body must be a JSON object")
         api = "chat" if path == "/v1/chat/completions" else "responses"
+        if api == "chat" and "thinking_token_budget" in body and not self.budgets:
+            message = (
+                "thinking_token_budget is set but reasoning_config is not configured; "
+                "start the server with --reasoning-parser and --reasoning-config"
+            )
+            return _error_reply(400, "nested", message)
         effort, prompt = _chat_view(body) if api == "chat" else _responses_view(body)
         rule = self._find_rule(api, effort, prompt)
         fault = self._next_fault(rule)
@@ -394,11 +418,34 @@ class ScriptedServer:
             return _Reply(rule.status, rule.raw.encode())
         if rule.status != 200:
             return _error_reply(rule.status, rule.error_shape, rule.error_message)
-        rule = self._drawn(rule)
+        rule = self._thought(self._drawn(rule), api, body)
         if body.get("stream") is True:
             events, end = self._stream_events(rule, api, body, prompt)
             return _stream_reply(rule, events + end)
         return _Reply(200, self._success_body(rule, api, body, prompt))
+
+    def _thought(self, rule: Rule, api: str, body: dict[str, Any]) -> Rule:
+        """``rule`` as a model that needs ``rule.thinking`` tokens of thought answers this
+        request (see :class:`Rule`)."""
+        if rule.thinking is None:
+            return rule
+        need = rule.thinking
+        if _thinking_off(api, body) and self.thinking_off in ("both", api):
+            answer = rule.wrong_answer if need > 0 else rule.answer
+            return dataclasses.replace(rule, reasoning="", reasoning_tokens=0, answer=answer)
+        cap = body.get("max_completion_tokens" if api == "chat" else "max_output_tokens")
+        if isinstance(cap, int) and cap < need:
+            return dataclasses.replace(
+                rule, reasoning=_thoughts(cap), reasoning_tokens=cap, answer="",
+                content_null=True, finish="length", usage={"output_tokens": cap},
+            )  # fmt: skip
+        budget = body.get("thinking_token_budget") if api == "chat" else None
+        if isinstance(budget, int) and budget < need:
+            return dataclasses.replace(
+                rule, reasoning=_thoughts(budget), reasoning_tokens=budget,
+                answer=rule.wrong_answer,
+            )  # fmt: skip
+        return dataclasses.replace(rule, reasoning=_thoughts(need), reasoning_tokens=need)
 
     def _drawn(self, rule: Rule) -> Rule:
         """``rule``, or for a rule with ``accuracy``, maybe its wrong answer (one draw)."""
@@ -565,6 +612,22 @@ def _responses_view(body: dict[str, Any]) -> tuple[str, str]:
     elif isinstance(given, list):
         parts += [_content_text(i.get("content")) for i in given if isinstance(i, dict)]
     return str(effort), "\n".join(parts)
+
+
+def _thinking_off(api: str, body: dict[str, Any]) -> bool:
+    """Does the request turn thinking off (effort none, or ``enable_thinking: false``)?"""
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict) and kwargs.get("enable_thinking") is False:
+        return True
+    if api == "chat":
+        return body.get("reasoning_effort") == "none"
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, dict) and reasoning.get("effort") == "none"
+
+
+def _thoughts(tokens: int) -> str:
+    """Reasoning text of ``tokens`` words (the server counts words as tokens)."""
+    return " ".join(f"step{n}" for n in range(tokens))
 
 
 def _token_counts(rule: Rule, prompt: str, budget: Any) -> tuple[int, int]:
@@ -847,6 +910,7 @@ _CHAT_FIELDS: dict[str, Any] = {
     "chat_template_kwargs": {
         "anyOf": [{"type": "object", "additionalProperties": True}, *_OPTIONAL]
     },
+    "thinking_token_budget": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
 }
 _RESPONSES_FIELDS: dict[str, Any] = {
     "background": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
@@ -868,6 +932,9 @@ _RESPONSES_FIELDS: dict[str, Any] = {
     "repetition_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
     "seed": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
     "stop": {"anyOf": [{"type": "string"}, {"type": "array"}, *_OPTIONAL]},
+    "chat_template_kwargs": {  # vLLM 0.33.0 (PR #43761)
+        "anyOf": [{"type": "object", "additionalProperties": True}, *_OPTIONAL]
+    },
 }
 
 

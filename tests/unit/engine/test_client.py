@@ -26,7 +26,7 @@ SAMPLE = {"temperature": 0.6, "top_p": 0.95}
 CHAT = {"model": M, "messages": MSGS, "max_completion_tokens": 256, **SAMPLE}
 RESP = {"model": M, "input": Q, "max_output_tokens": 256, **SAMPLE}
 TOKEN = "sk-very-secret-token-123"
-EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
+EFFORTS = ("minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def build(api: Api, effort: str = "default", params: Any = None, **kw: Any) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def build(api: Api, effort: str = "default", params: Any = None, **kw: Any) -> d
 
 # --- build_request ----------------------------------------------------------------------
 
-NO_THINK = {"reasoning_effort": "none", "chat_template_kwargs": {"enable_thinking": False}}
+NO_THINK_KWARGS = {"chat_template_kwargs": {"enable_thinking": False}}
+NO_THINK = {"reasoning_effort": "none", **NO_THINK_KWARGS}
 
 
 @pytest.mark.parametrize(
@@ -55,7 +56,8 @@ NO_THINK = {"reasoning_effort": "none", "chat_template_kwargs": {"enable_thinkin
         *[("chat", e, {**CHAT, "reasoning_effort": e}) for e in EFFORTS],
         ("chat", "none", {**CHAT, **NO_THINK}),
         ("responses", "default", RESP),
-        *[("responses", e, {**RESP, "reasoning": {"effort": e}}) for e in ("none", *EFFORTS)],
+        *[("responses", e, {**RESP, "reasoning": {"effort": e}}) for e in EFFORTS],
+        ("responses", "none", {**RESP, "reasoning": {"effort": "none"}, **NO_THINK_KWARGS}),
     ],
 )
 def test_build_request_efforts(api: Api, effort: str, expected: dict[str, Any]) -> None:
@@ -120,19 +122,32 @@ def test_build_request_key_order() -> None:
         ("low", {"clear_thinking": False}, {"clear_thinking": False}),
     ],
 )
+@pytest.mark.parametrize("api", ["chat", "responses"])
 def test_chat_template_kwargs_merge(
-    effort: str, extra: dict[str, Any], expected: dict[str, Any]
+    api: Api, effort: str, extra: dict[str, Any], expected: dict[str, Any]
 ) -> None:
-    body = build("chat", effort, {"extra": {"chat_template_kwargs": extra}})
+    body = build(api, effort, {"extra": {"chat_template_kwargs": extra}})
     assert body["chat_template_kwargs"] == expected
 
 
-def test_responses_never_sends_chat_template_kwargs() -> None:
+def test_responses_turns_thinking_off_as_vllm_0_33_reads_it() -> None:
+    """Effort none on Responses: vLLM 0.33.0 maps it to enable_thinking false; servers from
+    before May 2026 read chat_template_kwargs on Chat only, and this costs them nothing."""
     assert build("responses", "none", {}) == {
         "model": M,
         "input": Q,
         "reasoning": {"effort": "none"},
+        "chat_template_kwargs": {"enable_thinking": False},
     }
+
+
+def test_a_thinking_budget_is_sent_on_chat_and_refused_on_responses() -> None:
+    body = build("chat", "high", {"max_output_tokens": 4096}, budget=512)
+    assert body["thinking_token_budget"] == 512
+    assert list(body)[-1] == "thinking_token_budget"
+    assert "thinking_token_budget" not in build("chat", "high", {})
+    with pytest.raises(ValueError, match="a thinking budget is Chat only"):
+        build("responses", "high", {}, budget=512)
 
 
 def test_structured_output() -> None:
