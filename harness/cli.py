@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import signal
 import subprocess
 import sys
@@ -92,7 +93,19 @@ def _compare(args: argparse.Namespace) -> int:
     except CompareError as exc:
         sys.stderr.write(f"glm-harness compare: {exc}\n")
         return EXIT_INVALID
-    sys.stdout.write(render(comparisons, args.format))
+    if args.by != "budget" or second is not None:
+        sys.stdout.write(render(comparisons, args.format))
+        return EXIT_OK
+    from harness.gate import budgets
+
+    curves = budgets.budget_curves(first)
+    if args.format == "json":  # the comparisons and, beside them, what each budget buys
+        listed = json.loads(render(comparisons, "json"))
+        found = {"comparisons": listed, "budgets": budgets.as_json(curves)}
+        sys.stdout.write(json.dumps(found, indent=2) + "\n")
+    else:
+        sys.stdout.write(render(comparisons, args.format))
+        sys.stdout.write(budgets.render(curves, "md" if args.format == "md" else "text"))
     return EXIT_OK
 
 
@@ -130,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("run2", nargs="?", help="a second run: compared against RUN")
     compare.add_argument(
         "--by",
-        choices=["effort", "api", "prompt"],
+        choices=["effort", "api", "prompt", "budget"],
         default="effort",
         help="one run: what varies (ignored with RUN2)",
     )

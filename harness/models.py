@@ -153,6 +153,7 @@ class Case:
     files: tuple[str, ...] = ()
     stream: bool = False
     variant: str = ""  # the prompt variant's id; "" in a suite without ``prompts:``
+    budgets: tuple[int | None, ...] = (None,)  # thinking budgets (Chat); None: no budget
     defined_in: str = ""  # the dataset file of a dataset row ("" : the suite file)
 
 
@@ -168,9 +169,11 @@ class Suite:
     variants: tuple[str, ...] = ()
 
 
-def arm(variant: str, api: str, effort: str) -> str:
-    """What an item runs a case through: ``chat-default``, ``terse-chat-default``."""
-    return f"{variant}-{api}-{effort}" if variant else f"{api}-{effort}"
+def arm(variant: str, api: str, effort: str, budget: int | str | None = None) -> str:
+    """What an item runs a case through: ``chat-default``, ``terse-chat-default``,
+    ``chat-high-t1024`` (a thinking budget last)."""
+    text = f"{variant}-{api}-{effort}" if variant else f"{api}-{effort}"
+    return f"{text}-t{budget}" if budget not in (None, "") else text
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
   item's change against its entry;
 - ``stats``: Wilson, Newcombe, exact McNemar, sign-flip and bootstrap, three-state decisions;
 - ``compare``: runs or groups of a run (efforts, APIs, prompt variants) compared with those
-  statistics; ``runs``: run records read back for it, by item;
+  statistics; ``runs``: run records read back for it, by item; ``budgets``: what each
+  thinking budget buys (the budget needed for 90% of cases);
 - ``changes``: which suites a git change touches (``--glm-changed-since``);
 - ``records``: the run records (``records.jsonl``), written whole lines or not at all.
 

@@ -5,7 +5,8 @@ each sample's outcome, for the paired statistics), the mean score, the checks of
 sample, one answer, the hashes of the prompt's files and of the rendered prompt, the
 model (with ``--glm-local``, also ``model_sha256``: the GGUF's hash, as the alias says
 nothing about the weights) and the date. Files are written with sorted keys, so a PR diff
-of a baseline is readable.
+of a baseline is readable. A file's top-level ``server`` is the fingerprint of the server
+its last update ran on (``harness.engine.fingerprint``; files from before it have none).
 
 An update (:func:`update_all`) holds ``baselines/.lock`` (``flock``), re-reads each file
 under it and merges this run's entries into what is there now, so two runs updating
@@ -37,9 +38,12 @@ ANSWER_CHARS = 4000  # an answer kept in a baseline is cut here (baselines are r
 Change = Literal["pass", "known failure", "regression", "improved", "new", "error"]
 
 
-def entry_key(case_id: str, api: str, effort: str, variant: str = "") -> str:
-    """``add_small[chat-default]``; with a prompt variant ``r3[terse-chat-default]``."""
-    return f"{case_id}[{arm(variant, api, effort)}]"
+def entry_key(
+    case_id: str, api: str, effort: str, variant: str = "", budget: int | None = None
+) -> str:
+    """``add_small[chat-default]``; with a prompt variant ``r3[terse-chat-default]``; with a
+    thinking budget ``q1[chat-high-t1024]``."""
+    return f"{case_id}[{arm(variant, api, effort, budget)}]"
 
 
 def prompt_hash(messages: Iterable[Message]) -> str:
@@ -62,8 +66,9 @@ def files_hash(evals_dir: Path, names: Iterable[str]) -> str:
 
 
 def make_entry(
-    case: Case, api: str, effort: str, result: Verdict, *, model: str, evals_dir: Path
-) -> dict[str, Any]:
+    case: Case, api: str, effort: str, result: Verdict, *, model: str, evals_dir: Path,
+    budget: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
     shown = result.first_bad() or (result.samples[0] if result.samples else None)
     answer = shown.completion.answer if shown is not None else ""
     return {
@@ -71,6 +76,7 @@ def make_entry(
         **({"variant": case.variant} if case.variant else {}),
         "api": api,
         "effort": effort,
+        **({"budget": budget} if budget is not None else {}),
         "outcome": result.outcome,
         "pass_rate": round(result.pass_rate, 6),
         "samples": len(result.samples),
@@ -105,6 +111,7 @@ class BaselineFile:
     suite: str
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     problem: str | None = None  # the file exists but cannot be used
+    server: dict[str, Any] | None = None  # the server's fingerprint at the last update
 
     @classmethod
     def load(cls, root: Path, suite: str) -> BaselineFile:
@@ -123,6 +130,8 @@ class BaselineFile:
             if data.get("version") != VERSION or not isinstance(data.get("entries"), dict):
                 raise ValueError(f"not a version {VERSION} baseline")
             baseline.entries = {str(k): dict(v) for k, v in data["entries"].items()}
+            server = data.get("server")
+            baseline.server = dict(server) if isinstance(server, dict) else None
         except RecursionError:
             baseline.problem = (
                 f"{path}: unreadable baseline (nested too deeply); judged as if it were absent"
@@ -132,7 +141,8 @@ class BaselineFile:
         return baseline
 
     def text(self) -> str:
-        return dumps({"suite": self.suite, "version": VERSION, "entries": self.entries})
+        server = {} if self.server is None else {"server": self.server}
+        return dumps({"suite": self.suite, "version": VERSION, "entries": self.entries, **server})
 
     def write(self) -> None:
         write_atomic(self.path, self.text())
@@ -243,12 +253,14 @@ def plan_updates(
 
 
 def update_all(
-    root: Path, planned: Iterable[Planned], *, prune: bool, model_sha256: str | None = None
-) -> Outcome:
+    root: Path, planned: Iterable[Planned], *, prune: bool, model_sha256: str | None = None,
+    server: Mapping[str, Any] | None = None,
+) -> Outcome:  # fmt: skip
     """Merge and write every planned suite's baseline, all at once or not at all, under the
-    lock. Raises OSError (nothing written) or KeyboardInterrupt before the renames
-    (nothing written); a signal during the renames is held until all are done, then
-    reported in ``interrupted``."""
+    lock. A file this run adds entries to takes ``server`` (the run's fingerprint; None:
+    not read, the file keeps its own). Raises OSError (nothing written) or
+    KeyboardInterrupt before the renames (nothing written); a signal during the renames is
+    held until all are done, then reported in ``interrupted``."""
     done = Outcome()
     moves: list[tuple[Path, Path]] = []
     with locked(root / LOCK_FILE):
@@ -263,6 +275,10 @@ def update_all(
                 if model_sha256 is not None:
                     updates = {k: {**e, "model_sha256": model_sha256} for k, e in updates.items()}
                 report, dirty = merge_updates(baseline, updates, plan.known, prune=prune)
+                if server is not None and updates:
+                    now = {k: v for k, v in server.items() if k != "unread"}
+                    dirty = dirty or baseline.server != now
+                    baseline.server = now
                 done.reports.append(report)
                 if dirty:
                     moves.append((write_temp(baseline.path, baseline.text()), baseline.path))
@@ -285,8 +301,9 @@ def _sweep(root: Path) -> None:
 
 def known_keys(cases: Iterable[Case]) -> set[str]:
     return {
-        entry_key(c.id, api, effort, c.variant)
+        entry_key(c.id, api, effort, c.variant, budget)
         for c in cases
         for api in c.apis
         for effort in c.efforts
+        for budget in c.budgets
     }

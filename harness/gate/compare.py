@@ -75,15 +75,25 @@ SMALL = 0.10  # a reasoning-length change under 10% of the reference mean is neg
 RESAMPLES = 2000
 PASS_MARGIN = 0.10  # "no effect" rules out a pass-rate change beyond this either way
 IGNORED = "no measurable effect: the endpoint appears to ignore the setting"
+THINKING_ON = (  # said when neither effort is none: what vLLM 0.33.0 does with them
+    " (vLLM sends GLM the same request for every effort but none; thinking budgets, "
+    "budgets:, change how long it thinks)"
+)
 SAME = "no measurable difference (the requests are identical)"
 # what "no effect" says, by what is compared: only efforts of one run are a setting
 NO_EFFECT = {"effort": IGNORED, "api": "no measurable difference between the APIs"}
 NO_EFFECT["prompt"] = "no measurable difference between the prompts"
+NO_EFFECT["budget"] = "no measurable difference between the budgets"
 NO_EFFECT["runs"] = "no measurable difference between the runs"
 TOO_FEW = "too few cases to tell"
-Kind = Literal["effort", "api", "prompt", "runs"]
-By = Literal["effort", "api", "prompt"]
-AXIS_OF: dict[str, str] = {"effort": "effort", "api": "api", "prompt": "variant"}
+Kind = Literal["effort", "api", "prompt", "budget", "runs"]
+By = Literal["effort", "api", "prompt", "budget"]
+AXIS_OF: dict[str, str] = {
+    "effort": "effort",
+    "api": "api",
+    "prompt": "variant",
+    "budget": "budget",
+}
 HEADERS = ["suite", "shared", "ref -> other", "cases", "pass rate", "diff (95% CI)", "p"]
 HEADERS += ["p->f", "f->p", "reasoning diff", "output diff", "p50 ms", "truncated"]
 Pairs = Sequence[tuple[Sequence["Sample"], Sequence["Sample"]]]
@@ -162,9 +172,10 @@ def _pass_test(pairs: Pairs) -> tuple[float, tuple[float, float], float, str]:
 
 def _verdict(
     kind: Kind, cases: int, p: float, ci: tuple[float, float], r_ref: float,
-    r_ci: tuple[float, float], differ: bool,
+    r_ci: tuple[float, float], differ: bool, on: bool = False,
 ) -> tuple[str, str]:  # fmt: skip
-    """The verdict and the words before the evidence (the rules: the module's docstring)."""
+    """The verdict and the words before the evidence (the rules: the module's docstring);
+    ``on``: both sides are efforts that leave thinking on."""
     detectable = stats.detectable_difference(cases, ALPHA)
     if detectable is None:
         few = f"fewer than {stats.min_flips(ALPHA)} cases"
@@ -177,7 +188,9 @@ def _verdict(
     if not -SMALL * r_ref <= r_ci[0] <= r_ci[1] <= SMALL * r_ref:
         beyond = f"its 95% interval reaches beyond {SMALL:.0%} of the reference mean"
         return "inconclusive", f"inconclusive (the reasoning change may not be small: {beyond})"
-    return "no effect", NO_EFFECT[kind] if differ else SAME
+    if not differ:
+        return "no effect", SAME
+    return "no effect", NO_EFFECT[kind] + (THINKING_ON if kind == "effort" and on else "")
 
 
 def compare_pair(
@@ -212,7 +225,8 @@ def compare_pair(
         f" {r_ci[0]:+.0f}..{r_ci[1]:+.0f}){' est.' if estimated else ''},"
         f" reference mean {r_ref:.0f}"
     )
-    verdict, head = _verdict(kind, len(pairs), p, interval, r_ref, r_ci, differ)
+    on = "none" not in labels
+    verdict, head = _verdict(kind, len(pairs), p, interval, r_ref, r_ci, differ, on)
     if verdict == "effect":
         what = [f"pass rate {diff:+.2f}"] if p < ALPHA else []
         share = f" ({r_diff / r_ref:+.0%})" if r_ref else ""
@@ -249,8 +263,12 @@ def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
 def _shared(key: Key, vary: int | None = None) -> str:
     """What the two sides of a pair have in common: the axes not compared, joined by "/"
     (a suite without prompt variants has no variant to show)."""
-    kept = [key[2 + i] for i in range(len(AXES)) if 2 + i != vary]
-    return "/".join(part for part in kept if part)
+    kept = []
+    for i, axis in enumerate(AXES):
+        value = key[2 + i]
+        if 2 + i != vary and value:
+            kept.append(f"t{value}" if axis == "budget" else value)  # as in item ids: t1024
+    return "/".join(kept)
 
 
 def compare_runs(
@@ -263,13 +281,15 @@ def compare_runs(
         names = (first.label, second.label) if first.label != second.label else ("RUN", "RUN2")
         rank = _rank(EFFORTS)
         common = first.samples.keys() & second.samples.keys()
-        for key in sorted(common, key=lambda k: (k[0], k[2], k[3], rank(k[4]), k[1])):
+        for key in sorted(common, key=lambda k: (k[0], k[2], k[3], rank(k[4]), k[5], k[1])):
             plan[(key[0], _shared(key), *names)].append((key[1], key, key))
     else:
         vary = 2 + AXES.index(AXIS_OF[by])
         order = _levels(first, by, vary)
+        if by == "budget" and ref is not None:
+            ref = "" if ref.lower() == "none" else ref.removeprefix("t")
         if ref is not None and ref not in order:
-            allowed = ", ".join(order) or "none in this run"
+            allowed = ", ".join(_shown(by, level) for level in order) or "none in this run"
             raise CompareError(f"--ref {ref!r}: not one of {allowed} (--by {by})")
         table: dict[tuple[str, str], dict[str, dict[str, Key]]] = defaultdict(dict)
         for key in first.samples:  # (suite, the settings that stay) -> level -> case -> key
@@ -282,7 +302,7 @@ def compare_runs(
                 if level != base and base in levels:
                     common_cases = sorted(levels[base].keys() & levels[level].keys())
                     items = [(c, levels[base][c], levels[level][c]) for c in common_cases]
-                    plan[(suite, shared, base, level)] = items
+                    plan[(suite, shared, _shown(by, base), _shown(by, level))] = items
     runs = (first, second if second is not None else first)
     kind: Kind = "runs" if second is not None else by
     found = [compare_pair(*w[:2], w[2:], runs, items, kind) for w, items in plan.items()]
@@ -293,6 +313,11 @@ def compare_runs(
     return [c for c in found if c is not None]
 
 
+def _shown(by: str, level: str) -> str:
+    """A level as comparisons name it: a budget ``1024`` (no budget: ``none``)."""
+    return (level or "none") if by == "budget" else level
+
+
 def _levels(run: Run, by: By, vary: int) -> list[str]:
     """The levels of ``by`` in their order: efforts low to high, chat before responses,
     prompt variants in the order of the suite's ``prompts:`` (records carry it)."""
@@ -300,6 +325,9 @@ def _levels(run: Run, by: By, vary: int) -> list[str]:
         return list(EFFORTS)
     if by == "api":
         return list(APIS)
+    if by == "budget":  # small to large; no budget (unlimited) last
+        found = {key[vary] for key in run.samples}
+        return sorted(found, key=lambda b: (b == "", int(b) if b.isdigit() else 0))
     seen = list(dict.fromkeys(key[vary] for key in run.samples if key[vary]))
     return sorted(seen, key=lambda v: (run.variant_order.get(v, len(seen)), seen.index(v)))
 
@@ -310,6 +338,11 @@ def _only_one(by: By, table: dict[tuple[str, str], dict[str, dict[str, Key]]]) -
         return f"the run has one effort ({present}) per suite and API"
     if by == "api":
         return f"the run has one API ({present}) per suite and effort"
+    if by == "budget":
+        return (
+            "the run has one thinking budget per suite, prompt, API and effort "
+            "(a suite compares budgets when it lists two or more under budgets:)"
+        )
     named = f" ({present})" if present != "(none)" else ""
     return (
         f"the run has one prompt{named} per suite, API and effort "

@@ -1,7 +1,7 @@
 """Run records read back for comparison: ``records.jsonl`` -> samples by item.
 
-A record's item is (suite, case, variant, api, effort); records written before prompt
-variants have no ``variant`` and read as ``""``.
+A record's item is (suite, case, variant, api, effort, budget); records without a prompt
+variant or a thinking budget (and those written before either existed) read ``""`` there.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from harness.errors import RunReadError
 
 CHARS_PER_TOKEN = 4
-AXES = ("variant", "api", "effort")  # what an item runs a case through, in id order
-Key = tuple[str, ...]  # suite, case, variant, api, effort
+AXES = ("variant", "api", "effort", "budget")  # what an item runs a case through, id order
+Key = tuple[str, ...]  # suite, case, variant, api, effort, budget ("" for none)
 RECORD_KEYS = ("suite", "case", "api", "effort", "outcome")  # what every record must have
 
 CompareError = RunReadError  # the name compare's callers know
@@ -110,9 +110,12 @@ def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[
 
 
 def key_of(record: dict[str, Any]) -> Key:
-    """A record's item: (suite, case, variant, api, effort)."""
+    """A record's item: (suite, case, variant, api, effort, budget), "" where a record has
+    no variant or no budget."""
     suite, case = str(record["suite"]), str(record["case"])
-    return suite, case, str(record.get("variant") or ""), str(record["api"]), str(record["effort"])
+    variant, budget = record.get("variant") or "", record.get("budget")
+    where = (str(variant), str(record["api"]), str(record["effort"]))
+    return suite, case, *where, "" if budget is None else str(budget)
 
 
 def load_run(run: str, results: Path = Path("results")) -> Run:

@@ -48,6 +48,15 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         settings = state.settings
+        if settings.budgets is not None and any(b is not None for b in settings.budgets):
+            with_responses = [c.id for c in suite.cases if "responses" in (settings.apis or c.apis)]
+            if with_responses:
+                raise self.CollectError(
+                    f"{display}: --glm-budget: thinking budgets are Chat only (vLLM ignores "
+                    "thinking_token_budget on Responses), and cases of this suite run on "
+                    f"responses ({', '.join(dict.fromkeys(with_responses[:5]))}"
+                    f"{', ...' if len(with_responses) > 5 else ''}); add --glm-api chat"
+                )
         chosen = state.note_suite(suite)  # --glm-sample: the case ids to run (None: all)
         for case in suite.cases:
             if chosen is not None and case.id not in chosen:
@@ -56,14 +65,16 @@ class SuiteFile(pytest.File):
                 continue
             for api in settings.apis or case.apis:
                 for effort in settings.efforts or case.efforts:
-                    yield CaseItem.from_parent(
-                        self,
-                        name=f"{case.id}[{arm(case.variant, api, effort)}]",
-                        suite=suite,
-                        case=case,
-                        api=api,
-                        effort=effort,
-                    )
+                    for budget in settings.budgets or case.budgets:
+                        yield CaseItem.from_parent(
+                            self,
+                            name=f"{case.id}[{arm(case.variant, api, effort, budget)}]",
+                            suite=suite,
+                            case=case,
+                            api=api,
+                            effort=effort,
+                            budget=budget,
+                        )
 
 
 class CaseFailed(Exception):
@@ -78,12 +89,16 @@ class CaseFailed(Exception):
 class CaseItem(pytest.Item):
     """One case x api x effort: its samples are sent, graded and judged together."""
 
-    def __init__(self, *, suite: Suite, case: Case, api: Api, effort: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, suite: Suite, case: Case, api: Api, effort: str, budget: int | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self.suite = suite
         self.case = case
         self.api: Api = api
         self.effort = effort
+        self.budget = budget
         self.futures: list[concurrent.futures.Future[SampleResult]] = []
 
     @property
@@ -103,6 +118,7 @@ class CaseItem(pytest.Item):
             model=state.settings.model,
             structured_output=self.case.structured_output,
             stream=self.case.stream or state.settings.stream,
+            budget=self.budget,
         )
         budget = self.case.params.get("max_output_tokens")
         where: dict[str, str | int] = {"suite": self.suite.name, "case": self.case.id}
@@ -110,10 +126,11 @@ class CaseItem(pytest.Item):
             where |= {"variant": self.case.variant}
             where |= {"variant_index": self.suite.variants.index(self.case.variant)}
         where |= {"api": self.api, "effort": self.effort}
+        where |= {"budget": self.budget} if self.budget is not None else {}
 
         baseline_answer: str | None = None  # for `baseline` checks; read here, on the main thread
         if not state.update_baselines:
-            key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
+            key = entry_key(self.case.id, self.api, self.effort, self.case.variant, self.budget)
             known, _ = state.baseline_entry(self.suite.name, key)
             answer = known.get("answer") if known else None
             baseline_answer = answer if isinstance(answer, str) and answer else None
@@ -173,7 +190,7 @@ class CaseItem(pytest.Item):
                 message = f"the endpoint refused the credentials: {exc}"
                 graded.append(grade(self.case, error_completion(exc.status, 0.0, message), index))
         result = verdict(self.case, graded)
-        summary = record(self.suite.name, self.case, self.api, self.effort, result)
+        summary = record(self.suite.name, self.case, self.api, self.effort, result, self.budget)
         summary["suite_path"] = str(self.path)
         if self.suite.name in state.sampled:  # --glm-sample: [cases run, cases in the suite]
             summary["sampled"] = list(state.sampled[self.suite.name])
@@ -195,10 +212,11 @@ class CaseItem(pytest.Item):
             self.api,
             self.effort,
             result,
+            budget=self.budget,
             model=state.settings.model,
             evals_dir=state.evals_dir,
         )
-        key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
+        key = entry_key(self.case.id, self.api, self.effort, self.case.variant, self.budget)
         summary["change"] = "new"
         self.keep(("glm", summary))
         if result.outcome == "error":
@@ -213,7 +231,7 @@ class CaseItem(pytest.Item):
     def judge(self, state: RunState, result: Verdict, summary: dict[str, Any]) -> None:
         """The outcome against the baseline: known failures xfail, regressions fail with
         the baseline answer beside the new one, new items are judged on their checks."""
-        key = entry_key(self.case.id, self.api, self.effort, self.case.variant)
+        key = entry_key(self.case.id, self.api, self.effort, self.case.variant, self.budget)
         known, unused = state.baseline_entry(self.suite.name, key)
         if unused is not None:
             summary["baseline_note"] = unused
@@ -245,7 +263,7 @@ class CaseItem(pytest.Item):
             raise CaseFailed(self.describe(result))
 
     def describe(self, result: Verdict) -> str:
-        return failure_text(self.suite.path, self.case, self.api, self.effort, result)
+        return failure_text(self.suite.path, self.case, self.api, self.effort, result, self.budget)
 
     def keep(self, prop: tuple[str, Any]) -> None:
         """Add ``prop`` to the item's user properties as JSON text, every live secret

@@ -238,9 +238,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from harness.plugin.summary import decisions
 
         state.decisions = decisions(state)
-    from harness.plugin.summary import ignored_efforts
+    from harness.plugin.summary import budget_notes, ignored_efforts
 
     state.ignored = ignored_efforts(state)
+    state.budgets = budget_notes(state)
     status = int(exitstatus)
     if state.selection is not None and not state.selection.selected and status == 5:
         status = 0  # --glm-changed-since found no suite to run: nothing can have regressed

@@ -28,7 +28,12 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
     (
         "--glm-effort",
         "glm_effort",
-        {"help": "override the suites' efforts: default,none,...,xhigh"},
+        {"help": "override the suites' efforts: default,none,...,xhigh,max"},
+    ),
+    (
+        "--glm-budget",
+        "glm_budget",
+        {"help": "override the suites' thinking budgets (Chat): 256,1024,none"},
     ),
     ("--glm-samples", None, {"type": int, "help": "override the samples per case"}),
     (
@@ -245,6 +250,7 @@ def settings_of(config: pytest.Config) -> Settings:
         cache_mode=cache,
         apis=s.parse_apis(option_value(config, "glm_api")),
         efforts=s.parse_efforts(option_value(config, "glm_effort")),
+        budgets=s.parse_budgets(option_value(config, "glm_budget")),
         samples=samples,
         prompts=s.parse_prompts(option_value(config, "glm_prompt")),
         sample=sample,

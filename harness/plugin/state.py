@@ -41,6 +41,7 @@ class RunState:
     baseline_reports: list[str] = field(default_factory=list)  # one line per file written
     decisions: list[dict[str, Any]] = field(default_factory=list)  # paired tests, end of run
     ignored: list[dict[str, Any]] = field(default_factory=list)  # efforts with no effect
+    budgets: list[dict[str, Any]] = field(default_factory=list)  # what thinking budgets buy
     selection: Selection | None = None  # --glm-changed-since
     sampled: dict[str, tuple[int, int]] = field(default_factory=dict)  # suite -> (run, of)
     variants_seen: set[str] = field(default_factory=set)  # of the collected suites

@@ -11,7 +11,13 @@ from typing import Any
 from harness.fileio import dumps, write_atomic
 from harness.models import OUTCOMES, arm
 from harness.plugin.state import RunState
-from harness.reports.terminal import item_id, summary_headers, summary_lines, summary_rows
+from harness.reports.terminal import (
+    budget_rank,
+    item_id,
+    summary_headers,
+    summary_lines,
+    summary_rows,
+)
 
 # pytest's exit codes (this module does not import pytest), and the harness's own
 OK, FAILED, INTERRUPTED = 0, 1, 2
@@ -67,6 +73,7 @@ def sample_line(items: list[dict[str, Any]]) -> list[str]:
 def terminal_lines(state: RunState, root: Path) -> list[str]:
     lines = [endpoint_line(state), *sample_line(state.items), *summary_lines(state.items)]
     lines += [f"effort: {n['text']}" for n in state.ignored]  # right under the table
+    lines += [f"thinking budget: {n['text']}" for n in state.budgets]
     stats = state.stats()
     lines += [requests_line(stats), *judge_lines(stats)]
     lines += change_lines(state, root)
@@ -102,6 +109,7 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "baselines": list(state.baseline_reports),
         "decisions": state.decisions,
         "ignored_efforts": state.ignored,
+        "budgets": state.budgets,
     }
 
 
@@ -227,20 +235,23 @@ def decisions(state: RunState) -> list[dict[str, Any]]:
     exact McNemar test is reported for information."""
     from harness.gate.stats import decide
 
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str, str, int | None], list[dict[str, Any]]] = {}
     for item in state.items:
         if item.get("baseline_outcomes") and item["outcome"] != "error":
             where = (item["suite"], item.get("variant", ""), item["api"], item["effort"])
-            groups.setdefault(where, []).append(item)
+            groups.setdefault((*where, item.get("budget")), []).append(item)
     out = []
-    for (suite, variant, api, effort), items in sorted(groups.items()):
+    for (suite, variant, api, effort, budget), items in sorted(
+        groups.items(), key=lambda kv: (*kv[0][:4], budget_rank(kv[0][4]))
+    ):
         single = all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items)
         base = [[o == "pass" for o in i["baseline_outcomes"]] for i in items]
         now = [[o == "pass" for o in i["outcomes"]] for i in items]
         decision = decide(base, now)
         out.append({
             "suite": suite, **({"variant": variant} if variant else {}),
-            "api": api, "effort": effort, "state": decision.state,
+            "api": api, "effort": effort, **({"budget": budget} if budget is not None else {}),
+            "state": decision.state,
             "p_value": decision.p_value, "delta": decision.delta,
             "interval": list(decision.interval), "method": decision.method,
             "cases": decision.cases, "more_samples": decision.more_samples,
@@ -255,9 +266,9 @@ def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
     records: its "no effect"; too few cases to tell is not one)."""
     from harness.gate.compare import CompareError, compare_runs, load_run
 
-    levels: dict[tuple[str, str, str], set[str]] = {}
+    levels: dict[tuple[str, str, str, str], set[str]] = {}
     for item in state.items:
-        where = (item["suite"], item.get("variant", ""), item["api"])
+        where = (item["suite"], item.get("variant", ""), item["api"], str(item.get("budget")))
         levels.setdefault(where, set()).add(item["effort"])
     records = state.run_dir / "records.jsonl"
     if all(len(found) < 2 for found in levels.values()) or not records.is_file():
@@ -277,6 +288,30 @@ def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def budget_notes(state: RunState) -> list[dict[str, Any]]:
+    """Per suite x prompt x API x effort that ran thinking budgets: the budget needed for
+    90% of cases and each case's smallest passing budget (``glm-harness compare --by
+    budget`` on this run's records has the whole table)."""
+    records = state.run_dir / "records.jsonl"
+    if not any(item.get("budget") is not None for item in state.items) or not records.is_file():
+        return []
+    from harness.gate.budgets import budget_curves
+    from harness.gate.compare import CompareError, load_run
+
+    try:
+        curves = budget_curves(load_run(str(records)))
+    except CompareError:
+        return []
+    return [
+        {
+            "suite": c.suite, "shared": c.shared, "needed": c.needed, "cases": len(c.smallest),
+            "reached": c.reached, "smallest": c.smallest,
+            "text": f"{c.suite} [{c.shared}]: {c.summary}",
+        }
+        for c in curves
+    ]  # fmt: skip
+
+
 def decision_lines(found: list[dict[str, Any]]) -> list[str]:
     """Gating paired tests, regressions first (the reason already says how many more
     samples would decide an inconclusive one); informational ones only when they see a
@@ -288,7 +323,7 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
         label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
         if not d["gates"]:
             label += " (one sample per case: for information)"
-        where = arm(d.get("variant", ""), d["api"], d["effort"])
+        where = arm(d.get("variant", ""), d["api"], d["effort"], d.get("budget"))
         lines.append(f"paired test {label}: {d['suite']} [{where}]: {d['reason']}")
     return lines
 

@@ -58,6 +58,7 @@ class Group:
     effort: str
     cases: int
     variant: str
+    budget: str  # "1024"; "" for no budget
     samples: int
     passes: int
     score: float | None
@@ -94,24 +95,39 @@ def _rank(order: Sequence[str]) -> Callable[[str], tuple[int, str]]:
     return lambda level: (order.index(level) if level in order else len(order), level)
 
 
+def _budget_rank(budget: str) -> tuple[int, int]:
+    return (0, int(budget)) if budget.isdigit() else (1, 0)
+
+
+def _level_name(g: Group) -> str:
+    """A group's place on a chart's axis: its effort, with its variant and budget."""
+    return (f"{g.variant} " if g.variant else "") + g.effort + (f" t{g.budget}" if g.budget else "")
+
+
 def groups(records: Sequence[dict[str, Any]]) -> list[Group]:
     """One group per suite x prompt x API x effort; pass rates count every sample (errors
     too), as the terminal summary does; reasoning, output tokens and latency come from
     graded samples."""
-    found: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    found: dict[tuple[str, str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        suite, _, variant, api, effort = compare.key_of(record)
-        found[(suite, variant, api, effort)].append(record)
+        suite, _, variant, api, effort, budget = compare.key_of(record)
+        found[(suite, variant, api, effort, budget)].append(record)
     rank_api, rank_effort = _rank(APIS), _rank(EFFORTS)
     out = []
-    for (suite, variant, api, effort), recs in sorted(
-        found.items(), key=lambda kv: (kv[0][:2], rank_api(kv[0][2]), rank_effort(kv[0][3]))
+    for (suite, variant, api, effort, budget), recs in sorted(
+        found.items(),
+        key=lambda kv: (
+            kv[0][:2],
+            rank_api(kv[0][2]),
+            rank_effort(kv[0][3]),
+            _budget_rank(kv[0][4]),
+        ),
     ):
         graded = [compare.sample_of(r) for r in recs if r["outcome"] != "error"]
         outcomes = [r["outcome"] for r in recs]
         out.append(Group(
             suite=suite, api=api, effort=effort, cases=len({str(r["case"]) for r in recs}),
-            variant=variant, samples=len(recs), passes=outcomes.count("pass"),
+            variant=variant, budget=budget, samples=len(recs), passes=outcomes.count("pass"),
             score=_mean(s for r in recs if (s := _number(r.get("score"))) is not None),
             latencies=tuple(sorted(s.latency_ms for s in graded if s.latency_ms is not None)),
             output=_mean(s.output for s in graded if s.output is not None),
@@ -170,13 +186,16 @@ def summary_table(found: Sequence[Group]) -> str:
         reasoning = Markup(esc(_fmt(g.reasoning)) + _est(g.estimated))
         p50, p95 = (percentile(g.latencies, q) for q in (50, 95))
         named = [g.variant or "-"] if any(f.variant for f in found) else []
+        budget = [g.budget or "-"] if any(f.budget for f in found) else []
         rows.append([
-            g.suite, *named, g.api, g.effort, g.cases, g.samples, rate, _fmt(g.score, ".2f"),
-            _fmt(p50), _fmt(p95), _fmt(g.output), reasoning, g.truncated, g.errors,
+            g.suite, *named, g.api, g.effort, *budget, g.cases, g.samples, rate,
+            _fmt(g.score, ".2f"), _fmt(p50), _fmt(p95), _fmt(g.output), reasoning,
+            g.truncated, g.errors,
         ])  # fmt: skip
-    if any(g.variant for g in found):
-        return _table([HEADERS[0], "prompt", *HEADERS[1:]], rows, text=4, css="summary")
-    return _table(HEADERS, rows, css="summary")
+    prompt = ["prompt"] if any(g.variant for g in found) else []
+    budget = ["budget"] if any(g.budget for g in found) else []
+    headers = [HEADERS[0], *prompt, *HEADERS[1:3], *budget, *HEADERS[3:]]
+    return _table(headers, rows, text=3 + len(prompt) + len(budget), css="summary")
 
 
 def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence[str]) -> list[str]:
@@ -192,6 +211,7 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
                 + (" (est.)" if g.estimated else "")
             )
             label = (f"{g.variant} " if g.variant else "") + g.effort
+            label += f" t{g.budget}" if g.budget else ""
             label += " (est.)" if g.estimated else ""
             rate = g.passes / g.samples
             points.append(svg_charts.Point(g.reasoning, rate, low, high, label, g.api, note))
@@ -204,11 +224,7 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
             " interval as a vertical bar, against the mean reasoning tokens per sample.",
             x_label="mean reasoning tokens per sample", y_label="pass rate",
         ))  # fmt: skip
-    boxes = [
-        svg_charts.Box((f"{g.variant} " if g.variant else "") + g.effort, g.api, g.latencies)
-        for g in found
-        if g.latencies
-    ]
+    boxes = [svg_charts.Box(_level_name(g), g.api, g.latencies) for g in found if g.latencies]
     if boxes:
         charts.append(svg_charts.box_plot(
             boxes, series, css="latency", ident=f"s{number}-latency",
@@ -218,7 +234,36 @@ def suite_charts(suite: str, found: Sequence[Group], number: int, apis: Sequence
             " the samples.",
             x_label="effort", y_label="latency (ms)",
         ))  # fmt: skip
+    if any(g.budget for g in found):
+        charts.append(budget_chart(suite, found, number))
     return charts
+
+
+def budget_chart(suite: str, found: Sequence[Group], number: int) -> str:
+    """Pass rate against thinking budget: one line per prompt x API x effort, budgets small
+    to large (no budget last), each point with its 95% Wilson interval."""
+    lines: dict[str, list[tuple[str, float, float, float, str]]] = defaultdict(list)
+    for g in found:
+        if not g.samples:
+            continue
+        name = "/".join(part for part in (g.variant, g.api, g.effort) if part)
+        level = g.budget or "none"
+        low, high = g.interval
+        note = (
+            f"{name} budget {level}: pass rate {g.passes / g.samples:.2f} (95% CI {low:.2f}"
+            f"..{high:.2f}, {g.samples} samples), {g.truncated} truncated"
+        )
+        lines[name].append((level, g.passes / g.samples, low, high, note))
+    budgets = sorted({g.budget for g in found}, key=_budget_rank)
+    categories = [b or "none" for b in budgets]
+    return svg_charts.line_chart(
+        [svg_charts.Line(name, tuple(points)) for name, points in lines.items()],
+        categories, svg_charts.styles(list(lines)), css="pass-vs-budget",
+        ident=f"s{number}-budget", title=f"{suite}: pass rate against thinking budget",
+        desc="One line per prompt, API and effort: the pass rate over samples at each thinking"
+        " budget (tokens; none: no budget), with its 95% Wilson interval as a vertical bar.",
+        x_label="thinking budget (tokens)", y_label="pass rate",
+    )  # fmt: skip
 
 
 def comparison_section(run: compare.Run, apis: Sequence[str]) -> list[str]:
@@ -227,6 +272,7 @@ def comparison_section(run: compare.Run, apis: Sequence[str]) -> list[str]:
     out = []
     levels: list[compare.By] = ["effort", "api"] if len(apis) > 1 else ["effort"]
     levels += ["prompt"] if any(key[2] for key in run.samples) else []
+    levels += ["budget"] if any(key[5] for key in run.samples) else []
     for by in levels:
         try:
             found = compare.compare_runs(run, by=by)
@@ -247,17 +293,19 @@ def comparison_section(run: compare.Run, apis: Sequence[str]) -> list[str]:
     return out
 
 
-def _order(record: dict[str, Any]) -> tuple[str, str, str, tuple[int, str], tuple[int, str], float]:
+def _order(record: dict[str, Any]) -> tuple[Any, ...]:
     sample = _number(record.get("sample"))
-    suite, case, variant, api, effort = compare.key_of(record)
+    suite, case, variant, api, effort, budget = compare.key_of(record)
     rank_api, rank_effort = _rank(APIS)(api), _rank(EFFORTS)(effort)
-    return suite, case, variant, rank_api, rank_effort, -1.0 if sample is None else sample
+    at = -1.0 if sample is None else sample
+    return suite, case, variant, rank_api, rank_effort, _budget_rank(budget), at
 
 
 def _where(record: dict[str, Any]) -> list[str]:
-    """suite, case (with its prompt variant, if any), api, effort."""
-    suite, case, variant, api, effort = compare.key_of(record)
-    return [suite, f"{case} [{variant}]" if variant else case, api, effort]
+    """suite, case (with its prompt variant, if any), api, effort (with its budget)."""
+    suite, case, variant, api, effort, budget = compare.key_of(record)
+    shown = f"{effort} t{budget}" if budget else effort
+    return [suite, f"{case} [{variant}]" if variant else case, api, shown]
 
 
 def not_passing(records: Sequence[dict[str, Any]]) -> list[str]:

@@ -23,7 +23,7 @@ ANSWER_CHARS = 4000
 CHECK_CHARS = 300
 MAX_CHECKS = 5
 ERROR_CHARS = 500
-ITEM_KEY = ("suite", "case", "variant", "api", "effort")
+ITEM_KEY = ("suite", "case", "variant", "api", "effort", "budget")
 DECISION_ORDER = {"regression": 0, "inconclusive": 1, "no regression": 2}
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
@@ -79,7 +79,9 @@ def safe_endpoint(url: str | None) -> str:
 
 
 def item_id(item: Mapping[str, Any]) -> str:
+    budget = item.get("budget")
     where = arm(str(item.get("variant") or ""), str(item.get("api")), str(item.get("effort")))
+    where += f"-t{budget}" if budget is not None else ""
     return f"{item.get('suite')}::{item.get('case')}[{where}]"
 
 
@@ -158,13 +160,15 @@ def _regression(item: Mapping[str, Any], *, diff: bool) -> str:
 
 def _decision_head(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
     named = ["prompt"] if any(d.get("variant") for d in decisions) else []
-    return ["suite", *named, "api", "effort", "decision", "detail"]
+    budget = ["budget"] if any(d.get("budget") is not None for d in decisions) else []
+    return ["suite", *named, "api", "effort", *budget, "decision", "detail"]
 
 
 def _decision_rows(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
     """Regressions first, then inconclusive (with the samples that would decide), the rest."""
     named = ("variant",) if any(d.get("variant") for d in decisions) else ()
-    where = ("suite", *named, "api", "effort")
+    budget = ("budget",) if any(d.get("budget") is not None for d in decisions) else ()
+    where = ("suite", *named, "api", "effort", *budget)
     rows = []
     for d in sorted(
         decisions,

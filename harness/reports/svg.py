@@ -252,3 +252,40 @@ def box_plot(
                 x, y = centre + jitter, frame.y(value)
                 body.append(el("circle", class_="sample", fill=colour, cx=x, cy=y, r=2.5))
     return _svg(css, ident, title, desc, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One series of a category chart: ``(category, y, low, high, note)`` per point, in
+    category order."""
+
+    series: str
+    points: tuple[tuple[str, float, float, float, str], ...]
+
+
+def line_chart(
+    lines: Sequence[Line], categories: Sequence[str], series: Mapping[str, Style], *,
+    css: str, ident: str, title: str, desc: str, x_label: str, y_label: str,
+) -> str:  # fmt: skip
+    """Per series, its points joined by a line on a 0..1 y axis over ``categories`` (equal
+    bands, in order), each with a vertical error bar; series side by side within a band
+    so that points with the same value stay apart."""
+    frame = _Frame([0.0, 1.0], nice_ticks(0, 1))
+    body = [frame.axes(x_label, y_label, categories), _legend(series)]
+    band = (frame.right - LEFT) / max(1, len(categories))
+    names = list(series)
+    for line in lines:
+        style, offset = series[line.series], names.index(line.series)
+        shift = (offset - (len(names) - 1) / 2) * min(8.0, band / (2 * max(1, len(names))))
+        spots = []
+        for category, y, low, high, note in line.points:
+            x = LEFT + band * (categories.index(category) + 0.5) + shift
+            spots.append((x, frame.y(y)))
+            a, b = _f(frame.y(low)), _f(frame.y(high))
+            d = f"M{_f(x)},{a} V{b} M{_f(x - 4)},{a} h8 M{_f(x - 4)},{b} h8"
+            body.append(el("path", class_="error-bar", stroke=style.colour, d=d))
+            body.append(marker(style, x, frame.y(y), el("title", esc(note))))
+        if len(spots) > 1:
+            d = "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in spots)
+            body.insert(2, el("path", class_="curve", fill="none", stroke=style.colour, d=d))
+    return _svg(css, ident, title, desc, body)

@@ -62,13 +62,17 @@ def check_lines(result: CheckResult, depth: int = 0) -> list[str]:
     return lines
 
 
-def failure_text(suite_path: str, case: Case, api: str, effort: str, verdict: Verdict) -> str:
+def failure_text(
+    suite_path: str, case: Case, api: str, effort: str, verdict: Verdict,
+    budget: int | None = None,
+) -> str:  # fmt: skip
     """What a failing item's report shows: where, the prompt, the answer, the failed checks."""
     counts = ", ".join(f"{n} {o}" for o, n in sorted(verdict.counts.items()))
     lines = [
         f"case {case.id} ({case.defined_in or suite_path}:{case.line})"
         + (f"  prompt: {case.variant}" if case.variant else "")
-        + f"  api: {api}  effort: {effort}",
+        + f"  api: {api}  effort: {effort}"
+        + (f"  thinking budget: {budget}" if budget is not None else ""),
         f"outcome: {verdict.outcome.upper()}  samples: {counts}  "
         f"pass rate {verdict.pass_rate:.2f} (needs {verdict.min_pass_rate:.2f})",
         "prompt:",
@@ -129,7 +133,9 @@ def inconsistent_verdicts(checks: Iterable[Mapping[str, Any]]) -> list[str]:
     return said
 
 
-def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> dict[str, Any]:
+def record(
+    suite: str, case: Case, api: str, effort: str, verdict: Verdict, budget: int | None = None
+) -> dict[str, Any]:
     """The JSON-able summary of one item, carried in ``user_properties``."""
     done = [s.completion for s in verdict.samples]
     bad = verdict.first_bad()
@@ -159,6 +165,7 @@ def record(suite: str, case: Case, api: str, effort: str, verdict: Verdict) -> d
         **({"variant": case.variant} if case.variant else {}),
         "api": api,
         "effort": effort,
+        **({"budget": budget} if budget is not None else {}),
         "outcome": verdict.outcome,
         "passes": verdict.passes,
         "samples": len(verdict.samples),
@@ -206,32 +213,51 @@ def has_variants(records: Iterable[Mapping[str, Any]]) -> bool:
     return any(rec.get("variant") for rec in records)
 
 
+def has_budgets(records: Iterable[Mapping[str, Any]]) -> bool:
+    """True when some record ran with a thinking budget (tables then show its column)."""
+    return any(rec.get("budget") is not None for rec in records)
+
+
 def item_id(rec: Mapping[str, Any]) -> str:
-    """``suite::case[api-effort]``, or ``suite::case[variant-api-effort]``."""
-    return (
-        f"{rec['suite']}::{rec['case']}[{arm(rec.get('variant', ''), rec['api'], rec['effort'])}]"
-    )
+    """``suite::case[api-effort]``, with a variant first and a budget last."""
+    where = arm(rec.get("variant", ""), rec["api"], rec["effort"], rec.get("budget"))
+    return f"{rec['suite']}::{rec['case']}[{where}]"
 
 
 def summary_headers(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [*HEADERS[:1], "prompt", *HEADERS[1:]] if has_variants(records) else HEADERS
+    """``HEADERS``, with a prompt column after the suite and a budget column after the
+    effort when some record has them."""
+    records = list(records)
+    prompt = ["prompt"] if has_variants(records) else []
+    budget = ["budget"] if has_budgets(records) else []
+    return [HEADERS[0], *prompt, *HEADERS[1:3], *budget, *HEADERS[3:]]
+
+
+def budget_rank(budget: object) -> tuple[int, int]:
+    """Budgets small to large; no budget (unlimited) after them all."""
+    return (1, 0) if not isinstance(budget, int) else (0, budget)
 
 
 def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
-    """One row per suite x (prompt) x api x effort; the pass rate is over samples, with a
-    Wilson interval. The prompt column is there when some record has a variant."""
+    """One row per suite x (prompt) x api x effort (x budget); the pass rate is over
+    samples, with a Wilson interval. The prompt and budget columns are there when some
+    record has a variant or a budget."""
     records = list(records)
-    named = has_variants(records)
-    groups: dict[tuple[str, str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    named, budgeted = has_variants(records), has_budgets(records)
+    Group = tuple[str, str, str, str, Any]
+    groups: dict[Group, list[Mapping[str, Any]]] = defaultdict(list)
     for rec in records:
-        groups[(rec["suite"], rec.get("variant", ""), rec["api"], rec["effort"])].append(rec)
+        where = (rec["suite"], rec.get("variant", ""), rec["api"], rec["effort"])
+        groups[(*where, rec.get("budget"))].append(rec)
     rows = []
 
-    def order(key: tuple[str, str, str, str]) -> tuple[str, str, str, int, str]:
+    def order(key: Group) -> tuple[Any, ...]:
         rank = EFFORTS.index(key[3]) if key[3] in EFFORTS else len(EFFORTS)  # low to high
-        return key[0], key[1], key[2], rank, key[3]
+        return key[0], key[1], key[2], rank, key[3], budget_rank(key[4])
 
-    for (suite, variant, api, effort), recs in sorted(groups.items(), key=lambda kv: order(kv[0])):
+    for (suite, variant, api, effort, budget), recs in sorted(
+        groups.items(), key=lambda kv: order(kv[0])
+    ):
         outcomes = [o for r in recs for o in r["outcomes"]]
         passes = outcomes.count("pass")
         low, high = wilson(passes, len(outcomes))
@@ -242,6 +268,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
                 *([variant or "-"] if named else []),
                 api,
                 effort,
+                *([str(budget) if budget is not None else "-"] if budgeted else []),
                 str(len(recs)),
                 f"{passes / len(outcomes):.2f} [{low:.2f}, {high:.2f}]" if outcomes else "-",
                 _fmt(_mean(r["score"] for r in recs), ".2f"),

@@ -50,6 +50,7 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     apis: tuple[Api, ...] | None = None
     efforts: tuple[str, ...] | None = None
+    budgets: tuple[int | None, ...] | None = None  # --glm-budget: thinking budgets (Chat)
     samples: int | None = None
     prompts: tuple[str, ...] | None = None  # --glm-prompt: the variants to run
     sample: int | None = None  # --glm-sample: cases per suite
@@ -119,6 +120,24 @@ def parse_prompts(text: str | None) -> tuple[str, ...] | None:
             "(letters, digits, _ . -)"
         )
     return items
+
+
+def parse_budgets(text: str | None) -> tuple[int | None, ...] | None:
+    """``--glm-budget 256,1024,none``: thinking budgets in tokens; ``none`` is no budget."""
+    if text is None or not text.strip():
+        return None
+    out: list[int | None] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part.lower() == "none":
+            out.append(None)
+        elif part.isdigit() and 1 <= int(part) <= 1_000_000:
+            out.append(int(part))
+        else:
+            raise ConfigError(
+                f"--glm-budget: {part!r} is not a budget (a whole number of tokens from 1 to "
+                "1000000, or none)"
+            )
+    return tuple(dict.fromkeys(out))
 
 
 def parse_headers(lines: list[str]) -> dict[str, str]:

@@ -34,10 +34,15 @@ NUMBER_KEYS = ("threshold", "min_pass_rate")
 DEFAULTS: dict[str, Any] = {
     "apis": ["chat", "responses"],
     "efforts": ["default"],
+    "budgets": [None],
     "samples": 1,
     "min_pass_rate": 1.0,
     "stream": False,
 }
+BUDGETS_CHAT_ONLY = (
+    "thinking budgets are Chat only: vLLM sends thinking_token_budget to the model on Chat "
+    "and ignores it on Responses; set apis: [chat] where budgets are set"
+)
 SAME_PROBLEM_SHOWN = 3  # a dataset mistake repeated on many rows: shown this often, then counted
 
 
@@ -182,6 +187,10 @@ class _Builder:
             return []
         merged = {**DEFAULTS, **{k: v for k, v in self.data.items() if k in DEFAULTS}}
         merged.update({k: v for k, v in raw.items() if k in DEFAULTS})
+        if "responses" in merged["apis"] and any(b is not None for b in merged["budgets"]):
+            owner = site if "budgets" in raw else self.suite
+            self.parts.fail(owner, ("budgets",), BUDGETS_CHAT_ONLY)
+            return []
         threshold = raw.get("threshold", self.data.get("threshold"))
         return [
             Case(
@@ -190,6 +199,7 @@ class _Builder:
                 messages=tuple(messages),
                 apis=tuple(_api(a) for a in merged["apis"]),
                 efforts=tuple(merged["efforts"]),
+                budgets=tuple(merged["budgets"]),
                 params=_merge_params(self.data.get("params") or {}, raw.get("params") or {}),
                 samples=int(merged["samples"]),
                 min_pass_rate=float(merged["min_pass_rate"]),

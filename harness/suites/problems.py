@@ -204,6 +204,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         return f"{_short(instance)} must match {value} (letters, digits, _ . -)"
     if validator == "minItems":
         return "must not be empty" if not instance else error.message
+    if validator == "maxItems" and isinstance(instance, list):
+        return f"has {len(instance)} items; at most {value} allowed"
     if validator == "uniqueItems":
         return f"has duplicates: {_short(instance)}"
     return error.message if len(error.message) <= 200 else error.message[:197] + "..."

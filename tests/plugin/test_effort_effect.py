@@ -72,7 +72,9 @@ def test_an_ignored_effort_is_named_under_the_table(
     assert result.ret == 0
     result.stdout.re_match_lines([
         r"s +chat +low +40 .*", r"s +chat +high +40 .*",
-        rf"effort: s \[chat\] low -> high \(40 cases\): no measurable effect: {IGNORED}: "
+        rf"effort: s \[chat\] low -> high \(40 cases\): no measurable effect: {IGNORED}"
+        r" \(vLLM sends GLM the same request for every effort but none; thinking budgets,"
+        r" budgets:, change how long it thinks\): "
         r"pass rate \+0.00 \(95% CI -0.09..\+0.09\), p=1 \(exact McNemar\);"
         r" reasoning tokens \+0 per case .*",
         r"requests: 80 samples.*",

@@ -122,7 +122,8 @@ def test_effort_bodies_sent_per_api(project: pytest.Pytester, server: ScriptedSe
     responses_high = bodies[("/v1/responses", "high")]
     assert responses_high["reasoning"] == {"effort": "high"}
     assert responses_high["max_output_tokens"] == 256
-    assert "chat_template_kwargs" not in bodies[("/v1/responses", "none")]
+    # vLLM 0.33.0 reads it on Responses too (PR #43761)
+    assert bodies[("/v1/responses", "none")]["chat_template_kwargs"] == {"enable_thinking": False}
 
 
 def test_deselected_items_send_no_request(project: pytest.Pytester, server: ScriptedServer) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.gate.compare import IGNORED, SAME, compare_runs, load_run
+from harness.gate.compare import IGNORED, SAME, THINKING_ON, compare_runs, load_run
 from tests.unit.gate.test_compare import rec, write_run
 
 TOO_FEW = "too few cases to tell"
@@ -214,7 +214,7 @@ def test_two_runs_on_four_cases_are_too_few_to_tell(tmp_path: Path) -> None:
             "ignore", id="apis-alike",
         ),
         pytest.param(
-            flips(40, 0, 0, 0), [], f"s chat: low -> high: {IGNORED}: ", TOO_FEW,
+            flips(40, 0, 0, 0), [], f"s chat: low -> high: {IGNORED}{THINKING_ON}: ", TOO_FEW,
             id="efforts-alike",
         ),
     ],
@@ -269,3 +269,15 @@ def test_cli_a_run_with_one_level_says_so(
     assert message in err
     assert "no common cases" not in err
     assert err.count("\n") == 1
+
+
+def test_the_thinking_on_hint_only_when_neither_effort_is_none(tmp_path: Path) -> None:
+    """vLLM sends GLM one request for every effort but none: the hint says so, and is not
+    given when one side turns thinking off (then 'no effect' is a real finding)."""
+    records = [
+        rec(f"c{i}", effort, outcome="pass") for i in range(40) for effort in ("none", "low")
+    ]
+    [found] = compare_runs(load_run(str(write_run(tmp_path / "run", records))))
+    assert (found.ref, found.other, found.verdict) == ("none", "low", "no effect")
+    assert found.message.startswith(IGNORED + ": ")
+    assert THINKING_ON not in found.message

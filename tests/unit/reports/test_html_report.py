@@ -363,3 +363,22 @@ def test_prompt_variants_get_a_column_and_a_comparison(tmp_path: Path) -> None:
     assert "s chat/low: terse -&gt; careful" in page
     not_passing = tables(page)[-1]
     assert [r[1] for r in not_passing[1:]] == ["a [terse]", "b [terse]", "c [terse]"]
+
+
+def test_budgets_get_a_column_and_a_pass_rate_curve(tmp_path: Path) -> None:
+    records = []
+    for case in ("a", "b", "c"):
+        for budget, outcome in ((64, "fail"), (512, "pass")):
+            records.append({**rec(case, "chat", "high", outcome=outcome), "budget": budget})
+        records.append(rec(case, "chat", "high"))  # and once without a budget
+    page = page_of(tmp_path, records)
+    summary = tables(page)[0]
+    assert summary[0][:5] == ["suite", "api", "effort", "budget", "cases"]
+    assert [r[3] for r in summary[1:]] == ["64", "512", "-"]
+    assert 'class="chart pass-vs-budget"' in page
+    curve = page[page.index('class="chart pass-vs-budget"') :]
+    curve = curve[: curve.index("</svg>")]
+    for name in (">64<", ">512<", ">none<", "thinking budget (tokens)"):
+        assert name in curve
+    assert curve.count('class="point"') == 3
+    assert "<h2>Comparison by budget</h2>" in page

@@ -83,8 +83,8 @@ def test_parse_efforts(text: str, expected: tuple[str, ...]) -> None:
 
 
 def test_parse_efforts_error() -> None:
-    with pytest.raises(ConfigError, match=r"^--glm-effort: max not allowed") as info:
-        parse_efforts("low,max")
+    with pytest.raises(ConfigError, match=r"^--glm-effort: maximum not allowed") as info:
+        parse_efforts("low,maximum")
     assert f"(allowed: {', '.join(EFFORTS)})" in str(info.value)
 
 

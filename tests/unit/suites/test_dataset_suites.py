@@ -212,3 +212,59 @@ def test_an_empty_dataset_says_so(project: Path) -> None:
     assert problems(project, "dataset: data/d.json\ntemplate: terse.j2\n") == [
         "suites/x.yaml:1: dataset: 'data/d.json' has no rows"
     ]
+
+
+def test_budgets_are_an_axis_of_chat_cases(project: Path) -> None:
+    suite = load(
+        project,
+        "prompt: q\napis: [chat]\nbudgets: [256, 1024]\n"
+        "cases:\n  - {id: a}\n  - {id: b, budgets: [null, 64]}\n",
+    )
+    a, b = suite.cases
+    assert (a.budgets, b.budgets) == ((256, 1024), (None, 64))
+    plain = load(project, "prompt: q\ncases: [{id: a}]\n").cases[0]
+    assert plain.budgets == (None,)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "prompt: q\nbudgets: [256]\ncases: [{id: a}]\n",
+            "suites/x.yaml:2: budgets: thinking budgets are Chat only: vLLM sends "
+            "thinking_token_budget to the model on Chat and ignores it on Responses; set "
+            "apis: [chat] where budgets are set",
+        ),
+        (
+            "prompt: q\napis: [chat]\ncases:\n  - {id: a, apis: [responses], budgets: [9]}\n",
+            "suites/x.yaml:4: cases[0].budgets: thinking budgets are Chat only: vLLM sends "
+            "thinking_token_budget to the model on Chat and ignores it on Responses; set "
+            "apis: [chat] where budgets are set",
+        ),
+        (
+            "prompt: q\napis: [chat]\nbudgets: [0, 5, 5]\ncases: [{id: a}]\n",
+            "suites/x.yaml:3: budgets",
+        ),
+    ],
+)
+def test_budget_mistakes(project: Path, text: str, expected: str) -> None:
+    found = problems(project, text)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_glm_budget_parses_tokens_and_none() -> None:
+    from harness.errors import ConfigError
+    from harness.settings.values import parse_budgets
+
+    assert parse_budgets("256, 1024,none") == (256, 1024, None)
+    assert parse_budgets("") is None
+    with pytest.raises(ConfigError, match="--glm-budget: 'lots' is not a budget"):
+        parse_budgets("256,lots")
+    with pytest.raises(ConfigError, match="--glm-budget: '0' is not a budget"):
+        parse_budgets("0")
+
+
+def test_more_stop_strings_than_vllm_takes_fail_collection(project: Path) -> None:
+    """vLLM 0.33.0 refuses a stop list of more than 4: the suite says so first."""
+    found = problems(project, "prompt: q\nparams: {stop: [a, b, c, d, e]}\ncases: [{id: a}]\n")
+    assert found == ["suites/x.yaml:2: params.stop: has 5 items; at most 4 allowed"]
