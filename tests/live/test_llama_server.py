@@ -170,3 +170,20 @@ def test_streaming_against_the_real_server(llama: LocalServer, api: str) -> None
     assert got.first_answer_ms is not None
     assert 0 < got.first_answer_ms <= got.latency_ms
     assert got.usage.output_tokens == want.usage.output_tokens
+
+
+def test_a_thinking_budget_reaches_a_server_that_does_not_think(
+    llama: LocalServer, tmp_path: Path
+) -> None:
+    """What applies of a budget against llama-server: the field goes out on Chat and the
+    server, which ignores fields it does not know (vLLM without --reasoning-config would
+    answer 400), answers as usual; SmolLM2 does not think, so there is nothing to cut."""
+    request = build_request(
+        "chat", messages=QUESTION, effort="default", params=PARAMS, model=MODEL_ALIAS,
+        budget=16,
+    )  # fmt: skip
+    assert request.body["thinking_token_budget"] == 16
+    [done] = complete(llama, request)
+    assert done.error is None, done.error
+    assert done.answer.strip() != ""
+    assert done.reasoning == ""  # nothing to cut: the model does not think
