@@ -46,6 +46,29 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call: one the model made, or one an assistant turn of a conversation
+    made. ``arguments`` is the parsed JSON; when the text did not parse it is ``None`` and
+    ``error`` says why. ``raw`` is the arguments text as sent."""
+
+    id: str
+    name: str
+    arguments: Any = None
+    raw: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function a case offers the model: its name, description and ``parameters`` (a
+    JSON Schema, checked at collection)."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """One answer from either API, normalised.
 
@@ -65,6 +88,7 @@ class Completion:
     # streamed replies only: ms from sending to the first reasoning / answer text
     first_reasoning_ms: float | None = None
     first_answer_ms: float | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # the calls the model made, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +145,14 @@ class BoundCheck:
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """A turn of the prompt. An assistant turn may carry ``tool_calls`` (the calls it made);
+    a ``tool`` turn answers one, named by ``tool_call_id``, with ``content``."""
+
     role: str
     content: str
     name: str | None = None  # OpenAI's participant name (sent on Chat; Responses has none)
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +183,8 @@ class Case:
     stream: bool = False
     variant: str = ""  # the prompt variant's id; "" in a suite without ``prompts:``
     budgets: tuple[int | None, ...] = (None,)  # thinking budgets (Chat); None: no budget
+    tools: tuple[Tool, ...] = ()  # functions offered to the model
+    tool_choice: str | Mapping[str, str] | None = None  # auto | required | none | {name: X}
     defined_in: str = ""  # the dataset file of a dataset row ("" : the suite file)
 
 
