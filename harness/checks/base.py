@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,18 @@ class CheckContext:
     and returns the text and the files it read; ``nested`` is true inside all/any/not/...
     (where a ``judge`` check is not allowed); ``variables``, a case's vars: when set (with
     ``render``), the check's parameters are rendered with them
-    (:mod:`harness.checks.templated`)."""
+    (:mod:`harness.checks.templated`); ``tools``, the tools the case offers (name ->
+    parameters schema), for the tool call checks."""
 
     load_schema: Callable[[str], Mapping[str, Any]]
     project_root: Path | None = None
     render: Callable[[str, bool, Mapping[str, Any]], tuple[str, set[str]]] | None = None
     nested: bool = False
     variables: Mapping[str, Any] | None = None
+    tools: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # set by the registry for factories that build checks of their own (tool call arguments)
+    build: Callable[[Mapping[str, Any], CheckContext], Check] | None = None
+    is_check: Callable[[str], bool] | None = None
 
 
 def join_path(prefix: str, sub: str) -> str:

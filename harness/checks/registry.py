@@ -17,6 +17,7 @@ from harness.checks import data as checks_data
 from harness.checks import judge, similarity
 from harness.checks import run as checks_run
 from harness.checks import text as checks_text
+from harness.checks import tools as checks_tools
 from harness.checks import user as checks_user
 from harness.checks.base import CheckContext, Factory, check_pointer, join_path, select
 from harness.checks.jsontext import as_text
@@ -162,6 +163,10 @@ CHECKS: dict[str, Factory] = {
     "python": checks_user.python,
     "judge": judge.judge,
     "reasoning": reasoning,
+    "tool_call": checks_tools.tool_call,
+    "tool_calls": checks_tools.tool_calls,
+    "no_tool_call": checks_tools.no_tool_call,
+    "tool_call_count": checks_tools.tool_call_count,
     "not": not_,
     "all": all_,
     "any": any_,
@@ -190,6 +195,9 @@ _SHORTHAND: dict[str, str] = {
     "python": "function",
     "judge": "rubric",
     "reasoning": "checks",
+    "tool_call": "name",
+    "tool_calls": "calls",
+    "no_tool_call": "value",
     "not": "check",
     "all": "checks",
     "any": "checks",
@@ -280,8 +288,17 @@ def _arguments(factory: Factory, params: Mapping[Any, Any], ctx: CheckContext) -
         raise CheckSpecError("", f"missing required key {missing[0]!r}")
     arguments = dict(params)
     if sig.takes_ctx:
-        arguments["ctx"] = ctx
+        arguments["ctx"] = ctx if ctx.build else replace(ctx, build=_nested, is_check=_named)
     return arguments
+
+
+def _nested(spec: Mapping[str, Any], ctx: CheckContext) -> Check:
+    """A check a factory builds inside its own (a tool call argument's)."""
+    return _build_one(spec, ctx, "")
+
+
+def _named(name: str) -> bool:
+    return name in CHECKS
 
 
 def _build(factory: Factory, params: Mapping[str, Any], ctx: CheckContext) -> Check:

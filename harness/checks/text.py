@@ -53,14 +53,14 @@ def _processor(ignore_case: bool, normalize: bool) -> Callable[[str], str] | Non
     return str.casefold if ignore_case else None
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     """JSON equality: 36 == 36.0, but ``true`` is not 1 (as it would be in Python)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return bool(a == b)
 
 
@@ -68,7 +68,7 @@ def _equal_to(subject: Subject, ignore_case: bool) -> tuple[Any, Callable[[Any],
     """What the subject shows and a predicate comparing it with one expected value: JSON
     values by value, text (stripped) against the expected value written as JSON text."""
     if not isinstance(subject.value, str):
-        return subject.value, lambda expected: _same(subject.value, expected)
+        return subject.value, lambda expected: same(subject.value, expected)
     text = subject.text.strip()
 
     def fold(s: str) -> str:

@@ -152,6 +152,8 @@ class _Walker:
                 self.template(message.get("template"), f"template of messages[{j}] of {owner}")
                 self.inline(message.get("content"), f"messages[{j}].content of {owner}")
         self.schema(spec.get("structured_output"), f"structured output schema of {owner}")
+        if isinstance(spec.get("tools"), str):
+            self.file(spec["tools"], f"tools of {owner}")
         for name in _schemas(spec.get("expect")):
             if "{{" in name or "{%" in name:  # rendered per case: any schema may be read
                 self.everything(f"schema named by a template in a check of {owner}")

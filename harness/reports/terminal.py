@@ -12,10 +12,12 @@ from tabulate import tabulate
 
 from harness.checks.grading import Verdict
 from harness.checks.regexes import quoted
+from harness.checks.tools import call_text
 from harness.gate.stats import percentile, wilson
 from harness.models import EFFORTS, Case, CheckResult, Message, Usage, arm
 
 PROMPT_CHARS = 400
+TOOL_CALLS_SHOWN = 10
 ANSWER_CHARS = 1200
 
 
@@ -37,7 +39,14 @@ def visible(text: str) -> str:
 
 
 def prompt_text(messages: Sequence[Message]) -> str:
-    return "\n".join(f"[{m.role}] {m.content}" for m in messages)
+    return "\n".join(_turn(m) for m in messages)
+
+
+def _turn(message: Message) -> str:
+    """``[user] text``; an assistant turn's calls and a tool turn's call id shown too."""
+    head = f"[{message.role}]" if message.tool_call_id is None else f"[tool {message.tool_call_id}]"
+    calls = "".join(f" -> {call_text(call)}" for call in message.tool_calls)
+    return f"{head} {message.content}{calls}".rstrip()
 
 
 def _value(value: Any) -> str:
@@ -91,9 +100,17 @@ def failure_text(
         if not sample.checks:  # no answer; a judge's error keeps the answer and the checks
             return "\n".join(lines)
     usage = done.usage
-    lines.append(f"answer ({len(done.answer)} chars):")
-    shown = visible(shorten(done.answer, ANSWER_CHARS))
-    lines += ["  " + line for line in shown.splitlines() or ['""']]
+    if done.tool_calls:  # the calls as made: a reply that is only a call is no empty answer
+        lines.append(f"tool calls ({len(done.tool_calls)}):")
+        lines += [f"  {visible(call_text(call))}" for call in done.tool_calls[:TOOL_CALLS_SHOWN]]
+        if len(done.tool_calls) > TOOL_CALLS_SHOWN:
+            lines.append(f"  ... and {len(done.tool_calls) - TOOL_CALLS_SHOWN} more")
+    if done.tool_calls and not done.answer:
+        lines.append("answer: none besides the tool calls")
+    else:
+        lines.append(f"answer ({len(done.answer)} chars):")
+        shown = visible(shorten(done.answer, ANSWER_CHARS))
+        lines += ["  " + line for line in shown.splitlines() or ['""']]
     if not done.answer and done.reasoning and sample.outcome == "fail":
         lines.append(f"the answer is empty: the model only reasoned (finish {done.finish})")
     if sample.extracted is not None:
@@ -176,6 +193,11 @@ def record(
         "first_answer_ms": [c.first_answer_ms for c in done if c.first_answer_ms is not None],
         "output_tokens": [c.usage.output_tokens for c in done if c.usage.output_tokens is not None],
         "reasoning_chars": [len(c.reasoning) for c in done if c.error is None],
+        **(
+            {"tool_calls": [len(c.tool_calls) for c in done]}
+            if any(c.tool_calls for c in done)
+            else {}
+        ),
         "reasoning_tokens": [
             c.usage.reasoning_tokens for c in done if c.usage.reasoning_tokens is not None
         ],
@@ -230,7 +252,13 @@ def summary_headers(records: Iterable[Mapping[str, Any]]) -> list[str]:
     records = list(records)
     prompt = ["prompt"] if has_variants(records) else []
     budget = ["budget"] if has_budgets(records) else []
-    return [HEADERS[0], *prompt, *HEADERS[1:3], *budget, *HEADERS[3:]]
+    calls = ["calls"] if has_calls(records) else []
+    return [HEADERS[0], *prompt, *HEADERS[1:3], *budget, *HEADERS[3:-2], *calls, *HEADERS[-2:]]
+
+
+def has_calls(records: Iterable[Mapping[str, Any]]) -> bool:
+    """True when some sample made a tool call (tables then count them)."""
+    return any(rec.get("tool_calls") for rec in records)
 
 
 def budget_rank(budget: object) -> tuple[int, int]:
@@ -243,7 +271,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
     samples, with a Wilson interval. The prompt and budget columns are there when some
     record has a variant or a budget."""
     records = list(records)
-    named, budgeted = has_variants(records), has_budgets(records)
+    named, budgeted, called = has_variants(records), has_budgets(records), has_calls(records)
     Group = tuple[str, str, str, str, Any]
     groups: dict[Group, list[Mapping[str, Any]]] = defaultdict(list)
     for rec in records:
@@ -277,6 +305,7 @@ def summary_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
                 _fmt(percentile([x for r in recs for x in r.get("first_answer_ms", [])], 50)),
                 _fmt(_mean(x for r in recs for x in r["output_tokens"])),
                 reasoning_cell(recs),
+                *([str(sum(n for r in recs for n in r.get("tool_calls", ())))] if called else []),
                 str(outcomes.count("truncated")),
                 str(outcomes.count("error")),
             ]

@@ -174,10 +174,11 @@ class _Builder:
         files: set[str] = set()
         checks: list[BoundCheck] = []
         inherited = 0
+        tools, tool_choice = parts.offered(raw, site, files)
         if not raw.get("replace_expect"):
-            checks = parts.suite_checks(variables, site, raw["id"], files)
+            checks = parts.suite_checks(variables, site, raw["id"], files, tools)
             inherited = len(checks)
-        checks += parts.checks(raw.get("expect"), site, ("expect",), files, variables)
+        checks += parts.checks(raw.get("expect"), site, ("expect",), files, variables, tools)
         checks = parts.bind_judges(checks, inherited, raw, site, files, variables)
         extract = parts.owned_regex(raw, site, "extract")
         structured = parts.structured_output(raw, site, files)
@@ -211,6 +212,8 @@ class _Builder:
                 stream=bool(merged["stream"]),
                 variant=variant,
                 defined_in=site.file if site.row else "",
+                tools=tools,
+                tool_choice=tool_choice,
             )
             for variant, messages, used in prompts
         ]

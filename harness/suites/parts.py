@@ -9,7 +9,7 @@ without Jinja markup, the suite's ``extract``, its schema) is built once and sha
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path as FsPath
 from typing import Any
@@ -19,11 +19,12 @@ from harness.checks.regexes import SafePattern, UnsafePattern, compile_safe
 from harness.checks.registry import CheckContext, build_check, has_markup
 from harness.checks.schemas import SchemaRefused, check_sent_schema
 from harness.errors import CheckSpecError, Problem, TemplateError
-from harness.models import BoundCheck, StructuredOutput
+from harness.models import BoundCheck, StructuredOutput, Tool
 from harness.suites.prompts import Prompts, Rendered
 from harness.suites.sites import Site
 from harness.suites.source import Path, format_path
 from harness.suites.templates import Templates, UndefinedNames
+from harness.suites.tools import Offered, choice_problem, inline_tools, tools_file
 
 
 class Parts:
@@ -71,7 +72,9 @@ class Parts:
 
     # -- checks ------------------------------------------------------------------------
 
-    def context(self, files: set[str], variables: Mapping[str, Any] | None) -> CheckContext:
+    def context(
+        self, files: set[str], variables: Mapping[str, Any] | None, tools: Sequence[Tool] = ()
+    ) -> CheckContext:
         def load_schema(name: str) -> Mapping[str, Any]:
             schema = self.templates.load_json(name)
             files.add(name)
@@ -88,13 +91,20 @@ class Parts:
             project_root=self.project_root,
             render=render,
             variables=variables,
+            tools={tool.name: tool.parameters for tool in tools},
         )
 
     def suite_checks(
-        self, variables: Mapping[str, Any], case: Site, case_id: str, files: set[str]
-    ) -> list[BoundCheck]:
+        self, variables: Mapping[str, Any], case: Site, case_id: str, files: set[str],
+        tools: Sequence[Tool] = (),
+    ) -> list[BoundCheck]:  # fmt: skip
         """The suite's ``expect`` for one case: checks without markup are built once and
-        shared; the others are built with the case's vars."""
+        shared; the others are built with the case's vars (all of them, for a case that
+        offers tools of its own: the tool call checks read the tools offered)."""
+        if tuple(tools) != self.suite_tools():
+            return self.checks(
+                self.data.get("expect"), self.suite, ("expect",), files, variables, tools, case
+            )
         if self._suite_expect is None:
             self._suite_expect = []
             raw = self.data.get("expect")
@@ -105,7 +115,9 @@ class Parts:
                 if has_markup({k: v for k, v in item.items() if k != "weight"}):
                     self._suite_expect.append((j, item))
                     continue
-                built = self.check(item, self.suite, where, self._suite_files, None)
+                built = self.check(
+                    item, self.suite, where, self._suite_files, None, tools=self.suite_tools()
+                )
                 if built is not None:
                     self._suite_expect.append(built)
                     self._index[id(built)] = j
@@ -117,19 +129,25 @@ class Parts:
                 continue
             j, item = entry
             suffix = "" if case.row else f" (rendering it for case {case_id!r})"
-            built = self.check(item, self.suite, ("expect", j), files, variables, case, suffix)
+            built = self.check(
+                item, self.suite, ("expect", j), files, variables, case, suffix, tools
+            )
             if built is not None:
                 out.append(built)
         return out
 
     def checks(
-        self, raw: Any, site: Site, at: Path, files: set[str], variables: Mapping[str, Any]
-    ) -> list[BoundCheck]:
-        """A case's own checks, rendered with its vars."""
+        self, raw: Any, site: Site, at: Path, files: set[str], variables: Mapping[str, Any],
+        tools: Sequence[Tool] = (), case: Site | None = None,
+    ) -> list[BoundCheck]:  # fmt: skip
+        """A case's own checks (or, given ``case``, the suite's for it), rendered with its
+        vars."""
         out: list[BoundCheck] = []
         for j, item in enumerate(raw if isinstance(raw, list) else []):
             if isinstance(item, dict) and site.clean((*at, j)):
-                built = self.check(item, site, (*at, j), files, variables, site)
+                built = self.check(
+                    item, site, (*at, j), files, variables, case or site, tools=tools
+                )
                 if built is not None:
                     out.append(built)
         return out
@@ -137,10 +155,11 @@ class Parts:
     def check(
         self, item: Mapping[str, Any], site: Site, where: Path, files: set[str],
         variables: Mapping[str, Any] | None, case: Site | None = None, suffix: str = "",
+        tools: Sequence[Tool] = (),
     ) -> BoundCheck | None:  # fmt: skip
         spec = {k: v for k, v in item.items() if k != "weight"}
         try:
-            name, check = build_check(spec, self.context(files, variables))
+            name, check = build_check(spec, self.context(files, variables, tools))
         except CheckSpecError as exc:
             path = (*where, *_parse_path(exc.path))
             self.fail(site, path, exc.message + suffix, case=case)
@@ -181,6 +200,44 @@ class Parts:
                 bound = replace(bound, run=judge)
             out.append(bound)
         return out
+
+    # -- tools ---------------------------------------------------------------------------
+
+    def suite_tools(self) -> tuple[Tool, ...]:
+        """The suite's own ``tools`` (read once), () when it has none or they are wrong."""
+        if "tools" not in self._shared:
+            self._shared["tools"] = self._tools(self.data.get("tools"), self.suite)
+        offered: Offered | None = self._shared["tools"]
+        return offered.tools if offered is not None else ()
+
+    def offered(
+        self, raw: Mapping[str, Any], site: Site, files: set[str]
+    ) -> tuple[tuple[Tool, ...], Any]:
+        """The tools a case offers (its own, else the suite's) and its ``tool_choice``."""
+        if "tools" in raw:
+            found = self._tools(raw["tools"], site)
+        else:
+            self.suite_tools()
+            found = self._shared["tools"]
+        tools = found.tools if found is not None else ()
+        if found is not None and found.file:
+            files.add(found.file)  # a tools file is a prompt file
+        owner = site if "tool_choice" in raw else self.suite
+        choice = (raw if "tool_choice" in raw else self.data).get("tool_choice")
+        why = choice_problem(choice, tools) if owner.clean(("tool_choice",)) else None
+        if why is not None and (found is None or not found.problems):
+            self.fail(owner, ("tool_choice",), why)
+        return tools, choice
+
+    def _tools(self, value: Any, site: Site) -> Offered | None:
+        if value is None or not site.clean(("tools",)):
+            return None
+        if isinstance(value, str):
+            found = tools_file(self.templates.evals_dir, value)
+        else:
+            found = inline_tools(value, site.lines, site.file, (*site.prefix, "tools"))
+        self.problems += found.problems
+        return found
 
     # -- extract and structured output --------------------------------------------------
 

@@ -38,6 +38,19 @@ def _case_validator() -> jsonschema.protocols.Validator:
     return cls({"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/case"})
 
 
+@cache
+def _tools_validator() -> jsonschema.protocols.Validator:
+    schema = suite_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    tools = {"type": "array", "items": {"$ref": "#/$defs/tool"}}
+    return cls({"$schema": schema["$schema"], "$defs": schema["$defs"], **tools})
+
+
+def tool_errors(tools: Any) -> list[jsonschema.ValidationError]:
+    """Every schema error of a tools file's list (paths start at the list)."""
+    return list(_tools_validator().iter_errors(tools))
+
+
 _CASE_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # as in the schema
 
 

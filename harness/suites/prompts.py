@@ -4,12 +4,13 @@ its vars. An undefined name is shown at the case (a dataset row's own line)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import TemplateError
-from harness.models import Message
+from harness.models import Message, ToolCall
 from harness.suites.sites import Site
 from harness.suites.source import Path
 from harness.suites.templates import Templates, UndefinedNames
@@ -29,6 +30,22 @@ class Variant:
     id: str
     keys: Mapping[str, Any]
     site: Site
+
+
+def _call(spec: Mapping[str, Any], turn: int, number: int) -> ToolCall:
+    """A call an assistant turn made: its arguments a mapping (sent as JSON text) or the
+    JSON text itself; an id of its own, else one made from its place."""
+    arguments = spec.get("arguments", {})
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    parsed: Any = arguments
+    error = None
+    if isinstance(arguments, str):
+        try:
+            parsed = json.loads(arguments)
+        except (ValueError, RecursionError) as exc:
+            parsed, error = None, f"not JSON: {exc}"
+    call_id = spec.get("id") or f"call_{turn}_{number}"
+    return ToolCall(call_id, spec["name"], parsed, raw, error)
 
 
 class _Reported(Exception):
@@ -143,19 +160,76 @@ class Prompts:
                 return [*out, Message("user", text)]
             failed = False
             for j, item in enumerate(owner["messages"]):
+                where = ("messages", j)
+                if not self.turn_ok(item, source, where):
+                    failed = True
+                    continue
                 part = "template" if "template" in item else "content"
                 how = self.file if part == "template" else self.inline
                 try:
-                    text = self.render(
-                        how, item[part], variables, source, ("messages", j, part), files, site
-                    )
+                    text = ""
+                    if part in item:
+                        text = self.render(
+                            how, item[part], variables, source, (*where, part), files, site
+                        )
                 except _Reported:  # go on: every message's mistakes are reported
                     failed = True
                     continue
-                out.append(Message(item["role"], text, item.get("name")))
+                try:
+                    calls = tuple(
+                        _call(self.rendered(spec, variables, source, (*where, "tool_calls", k),
+                                            files, site), j, k)
+                        for k, spec in enumerate(item.get("tool_calls", ()))
+                    )  # fmt: skip
+                except _Reported:
+                    failed = True
+                    continue
+                out.append(
+                    Message(item["role"], text, item.get("name"), calls, item.get("tool_call_id"))
+                )
             return None if failed else out
         except _Reported:
             return None
+
+    def rendered(
+        self, value: Any, variables: Mapping[str, Any], site: Site, path: Path,
+        files: set[str], case: Site,
+    ) -> Any:  # fmt: skip
+        """``value`` with every string in it that holds Jinja markup rendered (a call's
+        arguments, as a conversation writes them: ``{city: "{{ city }}"}``)."""
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                return self.render(self.inline, value, variables, site, path, files, case)
+            return value
+        if isinstance(value, Mapping):
+            return {
+                k: self.rendered(v, variables, site, (*path, k), files, case)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [
+                self.rendered(v, variables, site, (*path, n), files, case)
+                for n, v in enumerate(value)
+            ]
+        return value
+
+    def turn_ok(self, item: Mapping[str, Any], site: Site, where: Path) -> bool:
+        """A turn's keys fit its role: one of content or template (an assistant turn with
+        tool_calls may have neither); tool_calls on assistant turns only; a ``tool`` turn
+        answers a call by its ``tool_call_id``."""
+        role, texts = item["role"], [k for k in ("content", "template") if k in item]
+        problems: list[tuple[Path, str]] = []
+        if len(texts) > 1 or (not texts and not (role == "assistant" and "tool_calls" in item)):
+            problems.append(((), "a message needs exactly one of content or template"))
+        if "tool_calls" in item and role != "assistant":
+            problems.append((("tool_calls",), "only an assistant turn makes tool calls"))
+        if role == "tool" and "tool_call_id" not in item:
+            problems.append(((), "a tool turn needs tool_call_id: the id of the call it answers"))
+        if "tool_call_id" in item and role != "tool":
+            problems.append((("tool_call_id",), "only a tool turn answers a call"))
+        for path, message in problems:
+            self.fail(site, (*where, *path), message, key=bool(path))
+        return not problems
 
     def inline(self, source: str, variables: Mapping[str, Any]) -> Rendered:
         return self.templates.render_string(source, variables)

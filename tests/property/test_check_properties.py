@@ -124,6 +124,13 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "max_output_tokens": BOUNDS,
     "max_distance": BOUNDS,
     "threshold": NUMBERS,
+    "name": st.sampled_from(["get_weather", "send_mail", "", "nope"]),
+    "arguments": st.dictionaries(st.sampled_from(["city", "to"]), JSONISH, max_size=2),
+    "index": BOUNDS,
+    "calls": st.lists(
+        st.fixed_dictionaries({"name": st.sampled_from(["get_weather", "x"])}), max_size=2
+    ),
+    "order": st.sampled_from(["exact", "any", "sorted"]),
 }
 # Where a check reads a parameter of the same name as another type.
 PLAUSIBLE_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {
@@ -131,6 +138,7 @@ PLAUSIBLE_FOR: dict[tuple[str, str], st.SearchStrategy[Any]] = {
     ("one_of", "values"): st.lists(st.one_of(TEXTS, NUMBERS, st.booleans(), st.none()), max_size=3),
     ("number", "value"): NUMBERS,
     ("finished", "value"): st.booleans(),
+    ("no_tool_call", "value"): st.booleans(),
     ("json_equals", "value"): st.one_of(TEXTS, NUMBERS, st.booleans(), st.none(), JSONISH),
     ("f1", "value"): st.one_of(TEXTS, STRINGS),
     ("f1", "min"): st.one_of(st.floats(0, 1), NUMBERS),

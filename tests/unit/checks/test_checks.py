@@ -426,10 +426,12 @@ def test_every_registered_check_has_a_row() -> None:
         return found
 
     # `python` needs a package on disk: tests/unit/test_checks_user.py has its rows;
-    # `judge` needs the judge's verdicts: tests/unit/test_judge.py has its rows.
+    # `judge` needs the judge's verdicts: tests/unit/test_judge.py has its rows;
+    # the tool call checks need calls: tests/unit/checks/test_tool_checks.py has theirs.
+    apart = {"python", "judge", "tool_call", "tool_calls", "no_tool_call", "tool_call_count"}
     top_level = {next(iter(p.values[0])) for p in ROWS}
-    assert set(CHECKS) - top_level == {"python", "judge"}
-    assert set().union(*(names(p.values[0]) for p in ROWS)) == set(CHECKS) - {"python", "judge"}
+    assert set(CHECKS) - top_level == apart
+    assert set().union(*(names(p.values[0]) for p in ROWS)) == set(CHECKS) - apart
 
 
 def test_registry_has_exactly_this_issues_checks() -> None:
@@ -440,6 +442,8 @@ def test_registry_has_exactly_this_issues_checks() -> None:
         # the checks of promptfoo, openai evals and inspect_ai a migrating suite reaches for
         "starts_with", "ends_with", "icontains_any", "icontains_all", "is_json", "json_equals",
         "levenshtein", "f1",
+        # the calls an agent's prompt makes (issue 19)
+        "tool_call", "tool_calls", "no_tool_call", "tool_call_count",
     }  # fmt: skip
 
 

@@ -516,3 +516,10 @@ expect: [{is_json: {schema: s.json}}]
     suite += "  - json_schema: 'schemas/{{ kind }}.json'\n"
     deps = deps_of(tmp_path, suite.replace("[{is_json: {schema: s.json}}]", ""), evals)
     assert deps["evals/schemas/x.json"].startswith("schema named by a template")
+
+
+def test_a_tools_file_is_a_dependency(tmp_path: Path) -> None:
+    suite = "prompt: hi\ntools: tools/weather.json\ncases:\n  - {id: a, tools: tools/other.yaml}\n"
+    deps = deps_of(tmp_path, suite, {"tools/weather.json": "[]", "tools/other.yaml": "[]"})
+    assert deps["evals/tools/weather.json"] == "tools of the suite"
+    assert deps["evals/tools/other.yaml"] == "tools of case a"

@@ -24,6 +24,7 @@ SHORTHAND_ONLY = {
     "icontains_any",
     "icontains_all",
     "finished",
+    "no_tool_call",
 }
 
 
