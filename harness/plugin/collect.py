@@ -24,6 +24,7 @@ from harness.plugin.state import RunState
 from harness.reports.terminal import failure_text, record, regression_text
 from harness.secret import redact, redact_value
 from harness.suites.loader import load_suite
+from harness.suites.sampling import in_shard
 
 Graded = SampleResult | Coroutine[None, None, SampleResult]  # what an answer's callback gives
 
@@ -58,8 +59,11 @@ class SuiteFile(pytest.File):
                     f"{', ...' if len(with_responses) > 5 else ''}); add --glm-api chat"
                 )
         chosen = state.note_suite(suite)  # --glm-sample: the case ids to run (None: all)
+        shard = settings.shard
         for case in suite.cases:
             if chosen is not None and case.id not in chosen:
+                continue
+            if shard is not None and not in_shard(suite.name, case.id, *shard):
                 continue
             if settings.prompts is not None and case.variant not in settings.prompts:
                 continue

@@ -125,6 +125,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state.settings.sample is not None:
         n, seed = state.settings.sample, state.settings.seed
         lines.append(f"glm-harness: --glm-sample {n}: {n} cases per suite (seed {seed})")
+    if state.settings.shard is not None:
+        k, n = state.settings.shard
+        lines.append(f"glm-harness: --glm-shard {k}/{n}: share {k} of {n} of every suite's cases")
     if state.selection is not None:
         from harness.gate.changes import describe
 

@@ -48,6 +48,11 @@ OPTIONS: list[tuple[str, str | None, dict[str, Any]]] = [
     ),
     ("--glm-seed", None, {"type": int, "help": "seed of --glm-sample's choice (default 0)"}),
     (
+        "--glm-shard",
+        None,
+        {"help": "run share K of N of every suite's cases (K/N, e.g. 2/4); merge the runs"},
+    ),
+    (
         "--glm-concurrency",
         "glm_concurrency",
         {"type": int, "help": "requests in flight (default 8)"},
@@ -255,6 +260,7 @@ def settings_of(config: pytest.Config) -> Settings:
         prompts=s.parse_prompts(option_value(config, "glm_prompt")),
         sample=sample,
         seed=0 if seed is None else seed,
+        shard=s.parse_shard(config.getoption("glm_shard")),
         stream=bool(config.getoption("glm_stream")),
         judge=_judge_settings(config),
     )  # fmt: skip

@@ -97,6 +97,7 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         **state.model_file_data(),
         "items": {outcome: items[outcome] for outcome in OUTCOMES},
         **({"sampled": sampled(state.items)} if sampled(state.items) else {}),
+        **({"shard": list(state.settings.shard)} if state.settings.shard else {}),
         "samples": {outcome: samples[outcome] for outcome in OUTCOMES},
         "requests": state.stats(),
         "groups": [

@@ -55,6 +55,7 @@ class Settings:
     prompts: tuple[str, ...] | None = None  # --glm-prompt: the variants to run
     sample: int | None = None  # --glm-sample: cases per suite
     seed: int = 0  # --glm-seed: which cases --glm-sample chooses
+    shard: tuple[int, int] | None = None  # --glm-shard K/N: this machine's share
     retries: int = DEFAULT_RETRIES
     stream: bool = False  # --glm-stream: stream every request
     cache_mode: str = "use"
@@ -138,6 +139,16 @@ def parse_budgets(text: str | None) -> tuple[int | None, ...] | None:
                 "1000000, or none)"
             )
     return tuple(dict.fromkeys(out))
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``--glm-shard 2/4`` -> ``(2, 4)``: the second of four shares, 1 <= K <= N."""
+    if text is None or not text.strip():
+        return None
+    k, sep, n = text.strip().partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n) <= 10_000):
+        raise ConfigError(f"--glm-shard: {text!r} is not K/N (e.g. 2/4: the second of four)")
+    return int(k), int(n)
 
 
 def parse_headers(lines: list[str]) -> dict[str, str]:
