@@ -57,6 +57,6 @@ def test_in_shard_is_a_partition() -> None:
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
 def test_a_shard_is_k_of_n(text: str) -> None:
-    with pytest.raises(ConfigError, match="--glm-shard: .* is not K/N"):
+    with pytest.raises(ConfigError, match=r"--glm-shard: .* is not K/N"):
         parse_shard(text)
     assert parse_shard("2/4") == (2, 4)
