@@ -12,6 +12,8 @@ captured output) and every run's stdout and stderr is searched for the token, an
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import secrets
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import httpx
 import pytest
 
 from harness.engine.client import Client
+from harness.engine.parse import error_message
 from harness.plugin.state import RunState
 from harness.settings.values import Settings
 from tests.plugin.conftest import write
@@ -170,21 +173,41 @@ def test_the_token_is_written_and_shown_nowhere(
     assert {run: leaks(token, text) for run, text in outputs.items() if leaks(token, text)} == {}
 
 
-def test_a_token_cut_by_the_message_limit_does_not_leak_either(
+def test_a_token_cut_by_the_message_limit_does_not_leak_at_any_offset(
     project: pytest.Pytester, server: ScriptedServer, token: str
 ) -> None:
-    # an HTML proxy page echoing the header so that the 200-character limit falls inside
-    # the token: "... Bearer glmtok-0123456789ab" [cut]
+    # HTML proxy pages echoing the header, whose text the harness cuts at 200 characters:
+    # "... Bearer glmtok-0123456789ab" [cut]. One case per padding, so that the cut falls
+    # at every offset of the token.
+    pages = {f"cut{n}": "x" * n + f" Bearer {token}" for n in range(100, 180)}
     server.rules = [
-        Rule(
-            match=".",
-            status=400,
-            error_shape="html",
-            error_message="x" * 58 + f" Bearer {token}",
-        )
+        Rule(match=rf"\b{word}\b", status=400, error_shape="html", error_message=page)
+        for word, page in pages.items()
     ]
-    result = run(project, server, "-k", "good")
+    cuts = set()  # where the cut falls in the token, in the message unscrubbed
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+        for word in pages:
+            body = {"model": "m", "messages": [{"role": "user", "content": f"Ask {word}"}]}
+            text = error_message(400, http.post("/v1/chat/completions", json=body).content)
+            cuts |= {k for k in range(1, len(token)) if text.endswith(f"Bearer {token[:k]}")}
+    assert cuts == set(range(1, len(token)))
+    cases = "".join(
+        f"  - {{id: {w}, vars: {{word: {w}}}, expect: [{{contains: x}}]}}\n" for w in pages
+    )
+    write(project, "suites/cut.yaml", 'prompt: "Ask {{ word }}"\napis: [chat]\ncases:\n' + cases)
+
+    result = run(project, server, "suites/cut.yaml")
     assert result.ret == 6
+    [path] = project.path.glob("results/runs/*/records.jsonl")
+    shown = {r["case"]: r["error"] for r in map(json.loads, path.read_text().splitlines())}
+    assert sorted(shown) == sorted(pages)
+    for case, error in shown.items():
+        message = re.sub(r" \(\d+ attempts?\)$", "", error)
+        assert "x" * 50 in message, case  # the page's text, cut
+        # the reply was scrubbed before it was cut: not even a head of the token too short
+        # to count as a leak is left
+        after = re.findall(r"Bearer (\S*)", message)
+        assert all("***".startswith(head) for head in after), (case, error)
     text = output(result) + "".join(
         p.read_text(errors="replace") for p in project.path.rglob("*") if p.is_file()
     )
