@@ -62,10 +62,7 @@ def summary(project: pytest.Pytester) -> dict[str, object]:
 
 
 def test_an_ignored_effort_is_named_under_the_table(
-    project: pytest.Pytester,
-    server: ScriptedServer,
-    capsys: pytest.CaptureFixture[str],
-    chromium: str,
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     same = "Let me think about this question step by step. " * 20
     result = run(project, server, [Rule(match="Question", answer="right", reasoning=same)])
@@ -90,6 +87,10 @@ def test_an_ignored_effort_is_named_under_the_table(
     assert f"s chat: low -> high: no measurable effect: {IGNORED}" in compare_output(
         project, capsys
     )
+    # the HTML report says it too (as written: rendering it needs a browser, tested below)
+    [run_dir] = (project.path / "results" / "runs").iterdir()
+    assert main(["report", str(run_dir), "--html", str(project.path / "report.html")]) == 0
+    assert IGNORED in (project.path / "report.html").read_text()
 
 
 def test_an_effort_that_buys_reasoning_is_not_called_ignored(
