@@ -83,10 +83,35 @@ def test_writer_appends_one_line_per_write(tmp_path: Path) -> None:
     assert read_lines(path) == [{"earlier": True}] + [{"i": i} for i in range(5)]
 
 
+def fds_of(path: Path) -> list[int]:
+    """This process's open file descriptors on ``path``."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                found.append(int(name))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return found
+
+
 def test_writer_close_is_idempotent(tmp_path: Path) -> None:
-    writer = RecordWriter(tmp_path / "records.jsonl")
+    path = tmp_path / "records.jsonl"
+    writer = RecordWriter(path)
+    [fd] = fds_of(path)
+    writer.write({"i": 1})
     writer.close()
-    writer.close()
+    assert fds_of(path) == []  # the first close closes the file
+    # the next file opened gets the freed number (POSIX: the lowest free one): a second
+    # close that closed its number again would close this file, someone else's
+    other = os.open(tmp_path / "other", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        assert other == fd
+        writer.close()
+        assert os.write(other, b"still open") == 10
+    finally:
+        os.close(other)
+    assert read_lines(path) == [{"i": 1}]
 
 
 @pytest.mark.parametrize(
