@@ -254,6 +254,48 @@ def test_max_in_flight_counts_concurrent_stalled_requests() -> None:
         assert server.max_in_flight == 0
 
 
+@pytest.mark.parametrize(
+    ("fault", "stream"),
+    [
+        pytest.param(None, False, id="answer"),
+        pytest.param(None, True, id="stream"),
+        pytest.param(Fault(status=503), False, id="status"),
+        pytest.param(Fault(kind="reset"), False, id="reset"),
+        pytest.param(Fault(kind="cut"), False, id="cut"),
+        pytest.param(Fault(kind="stream_cut"), False, id="stream-cut"),
+    ],
+)
+def test_a_request_stops_counting_before_its_reply_is_whole(
+    server: ScriptedServer, http: httpx.Client, fault: Fault | None, stream: bool
+) -> None:
+    """A client holding a whole reply (or the reset that ends it) never finds that request
+    still in flight: the count drops before the reply's last byte goes out, so the next
+    request the client sends is not counted beside it. (Dropped after the write, a 20 ms
+    pause there failed this test every time, and the engine's bound of 8 in 8 runs of 10.)"""
+    server.rules = [Rule("q", answer="ok", faults=None if fault is None else [fault])]
+    path, body = payload("chat", "q")
+    try:
+        http.post(path, json={**body, "stream": stream})
+    except httpx.TransportError:
+        assert fault is not None  # a reset, a body cut short
+    assert server.in_flight == 0
+    assert server.max_in_flight == 1
+
+
+def test_a_stall_its_client_gave_up_on_is_not_counted_after_a_reset(
+    server: ScriptedServer,
+) -> None:
+    server.rules = [Rule("q", answer="ok", faults=[Fault(kind="stall", stall=1.0)])]
+    with httpx.Client(base_url=server.url, timeout=0.2) as http, pytest.raises(httpx.ReadTimeout):
+        post(http, "q")
+    assert server.in_flight == 1  # the handler still stalls
+    server.reset()  # the next test: what it sends is all that counts
+    server.rules = [Rule("q", answer="ok")]
+    with httpx.Client(base_url=server.url, timeout=5.0) as http:
+        post(http, "q")
+    assert (server.in_flight, server.max_in_flight) == (0, 1)
+
+
 def test_stop_is_prompt_while_a_handler_stalls() -> None:
     server = ScriptedServer([Rule(".", faults=[Fault(kind="stall", stall=30.0)])]).start()
     errors: list[BaseException] = []

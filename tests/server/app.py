@@ -219,6 +219,9 @@ class ScriptedServer:
         self._faults_served: dict[int, tuple[Rule, int]] = {}
         self._in_flight = 0
         self._max_in_flight = 0
+        # bumped by reset(): a POST of an earlier round (a stall its client gave up on) is
+        # no longer counted, so it cannot inflate the next test's numbers
+        self._round = 0
 
     @property
     def url(self) -> str:
@@ -234,7 +237,9 @@ class ScriptedServer:
 
     @property
     def max_in_flight(self) -> int:
-        """The most POSTs handled at the same time since start or the last reset()."""
+        """The most POSTs handled at the same time since start or the last reset(). A POST
+        counts from when its request is read until just before the last byte of its reply
+        (or its reset) goes out: never after the client has it."""
         with self._lock:
             return self._max_in_flight
 
@@ -254,9 +259,9 @@ class ScriptedServer:
             return self._faults_served.get(id(rule), (rule, 0))[1]
 
     def reset(self) -> None:
-        """Forget rules, recorded requests, fault counters and max_in_flight; restore the
-        API key, ``openapi``, ``not_served``, ``budgets`` and ``thinking_off`` it was built
-        with."""
+        """Forget rules, recorded requests, fault counters and the in-flight counts (POSTs
+        still being handled are no longer counted); restore the API key, ``openapi``,
+        ``not_served``, ``budgets`` and ``thinking_off`` it was built with."""
         with self._lock:
             self.rules = []
             self.api_key = self._initial_api_key
@@ -264,7 +269,8 @@ class ScriptedServer:
             self.budgets, self.thinking_off = self._initial_thinking
             self._requests.clear()
             self._faults_served.clear()
-            self._max_in_flight = 0
+            self._in_flight = self._max_in_flight = 0
+            self._round += 1
             self._rngs.clear()
 
     def start(self) -> ScriptedServer:
@@ -311,14 +317,17 @@ class ScriptedServer:
         with self._lock:
             self._requests.append(request)
 
-    def _enter(self) -> None:
+    def _enter(self) -> int:
+        """Count a POST in flight; its round, for :meth:`_leave`."""
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            return self._round
 
-    def _leave(self) -> None:
+    def _leave(self, round_: int) -> None:
         with self._lock:
-            self._in_flight -= 1
+            if round_ == self._round:  # else reset() has already stopped counting it
+                self._in_flight -= 1
 
     def _next_fault(self, rule: Rule) -> Fault | None:
         """The fault this match of ``rule`` gets, if any; counts it."""
@@ -488,6 +497,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the client's pool is exercised
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: _HTTPServer
+    _counted: int | None = None  # the round this POST is counted in flight in
 
     def setup(self) -> None:
         super().setup()
@@ -507,7 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         scripted = self.server.scripted
-        scripted._enter()
+        self._counted = scripted._enter()
         try:
             headers = {k.lower(): v for k, v in self.headers.items()}
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -519,7 +529,15 @@ class _Handler(BaseHTTPRequestHandler):
             scripted._record(RecordedRequest(self.path, headers, body, prompt))
             self._send(scripted._reply(self.path, headers, body))
         finally:
-            scripted._leave()
+            self._done()  # a reply that never went out (the server stopping, an error)
+
+    def _done(self) -> None:
+        """This POST stops counting as in flight: just before the reply can be complete on
+        the client's side (its last bytes, a reset). Once the client has it, it may send
+        its next request, which must not find this one still counted."""
+        if self._counted is not None:
+            self.server.scripted._leave(self._counted)
+            self._counted = None
 
     def _send(self, reply: _Reply) -> None:
         if reply.action == "reset":
@@ -533,6 +551,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(reply.body)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
+        self._done()  # the headers (and the body, if empty) go out with end_headers
         self.end_headers()
         if reply.action == "cut":  # promise the whole body, send half, hang up (FIN)
             self.wfile.write(reply.body[: len(reply.body) // 2])
@@ -559,11 +578,13 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.action == "stream_cut":  # hang up (FIN) without the terminating chunk
             self.close_connection = True
             return
+        self._done()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
     def _reset(self) -> None:
         """Close the connection with a TCP RST instead of a response."""
+        self._done()
         self.close_connection = True
         with contextlib.suppress(OSError):
             linger = struct.pack("ii", 1, 0)  # on, 0 s: close() discards and sends RST
