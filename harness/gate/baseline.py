@@ -149,16 +149,22 @@ class BaselineFile:
 
 
 def change(entry: Mapping[str, Any] | None, outcome: str) -> Change:
-    """How an item's outcome compares with its baseline entry (the table in the README's
-    "Baselines and CI gating")."""
+    """How an item's outcome compares with its baseline entry (the table of every pair in
+    docs/decisions.md, summed up in the README's "Baselines and CI gating").
+
+    An API error now is never compared. ``truncated`` is a failure on either side: pass ->
+    truncated is a regression, fail <-> truncated a known failure. An entry whose outcome is
+    not pass, fail or truncated (an API error: the harness never writes one) records no
+    answer to compare with, so the item is judged as new, on its checks.
+    """
     if outcome == "error":
         return "error"  # the API failed: nothing to compare
-    if entry is None:
+    was = None if entry is None else entry.get("outcome")
+    if was not in ("pass", "fail", "truncated"):
         return "new"
-    was_ok = entry.get("outcome") == "pass"
     if outcome == "pass":
-        return "pass" if was_ok else "improved"
-    return "regression" if was_ok else "known failure"
+        return "pass" if was == "pass" else "improved"
+    return "regression" if was == "pass" else "known failure"
 
 
 @dataclass(frozen=True, slots=True)

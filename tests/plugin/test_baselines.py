@@ -5,6 +5,9 @@ xfail, improvements and new cases are listed, unused entries are pruned on reque
 from __future__ import annotations
 
 import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +189,87 @@ def test_a_baseline_of_another_model_is_not_compared(
     )
     result = run(project, server, "--glm-model=model-a")
     result.stdout.re_match_lines([r"REGRESSIONS \(1\): math::add\[chat-default\]"])
+
+
+# Every baseline outcome x every outcome now: (the change recorded, pytest's word). The
+# table of docs/decisions.md ("Verdicts for every outcome pair"); an entry recording an API
+# error is hand-made (the harness never writes one) and is judged as absent.
+OUTCOMES = ("pass", "fail", "truncated", "error")
+VERDICTS = {
+    ("pass", "pass"): ("pass", "PASSED"),
+    ("pass", "fail"): ("regression", "FAILED"),
+    ("pass", "truncated"): ("regression", "TRUNCATED"),  # failed, with its own word
+    ("pass", "error"): ("error", "ERROR"),
+    ("fail", "pass"): ("improved", "PASSED"),
+    ("fail", "fail"): ("known failure", "XFAIL"),
+    ("fail", "truncated"): ("known failure", "XFAIL"),
+    ("fail", "error"): ("error", "ERROR"),
+    ("truncated", "pass"): ("improved", "PASSED"),
+    ("truncated", "fail"): ("known failure", "XFAIL"),
+    ("truncated", "truncated"): ("known failure", "XFAIL"),
+    ("truncated", "error"): ("error", "ERROR"),
+    ("error", "pass"): ("new", "PASSED"),
+    ("error", "fail"): ("new", "FAILED"),
+    ("error", "truncated"): ("new", "TRUNCATED"),
+    ("error", "error"): ("error", "ERROR"),
+}
+
+
+def junit_glm(path: Path) -> dict[str, dict[str, object]]:
+    """Each test case's ``glm`` property in a JUnit XML file, by case id."""
+    found = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for prop in case.iter("property"):
+            if prop.get("name") == "glm":
+                data = json.loads(prop.get("value", ""))
+                found[str(data["case"])] = data
+    return found
+
+
+def outcome_rules(side: str) -> list[Rule]:
+    """Answers by the outcome named after ``side`` ("was" or "now") in the prompt."""
+    error = Rule(match=rf"{side}-error\b", status=400, error_message="no")
+    if side == "was":  # an API error is never written as a baseline: made by hand from a pass
+        error = Rule(match=rf"{side}-error\b", answer="right")
+    return [
+        Rule(match=rf"{side}-pass\b", answer="right"),
+        Rule(match=rf"{side}-fail\b", answer="wrong"),
+        Rule(match=rf"{side}-truncated\b", answer="", finish="length"),
+        error,
+    ]
+
+
+def test_every_baseline_outcome_against_every_outcome_now(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    assert set(VERDICTS) == {(b, n) for b in OUTCOMES for n in OUTCOMES}
+    cases = "".join(
+        f"  - {{id: {b}_{n}, vars: {{b: {b}, n: {n}}}}}\n" for b, n in VERDICTS
+    )  # fmt: skip
+    write(
+        project,
+        "suites/pairs.yaml",
+        'prompt: "was-{{ b }} now-{{ n }}"\napis: [chat]\nexpect: [{contains: right}]\n'
+        "cases:\n" + cases,
+    )
+    server.rules = outcome_rules("was")
+    run(project, server, "--glm-update-baselines", "--glm-retries=0")
+    path = project.path / "results" / "baselines" / "pairs.json"
+    data = json.loads(path.read_text())
+    for key, entry in data["entries"].items():
+        assert entry["outcome"] == key.split("_")[0].replace("error", "pass")
+        if key.startswith("error_"):
+            entry.update(outcome="error", outcomes=["error"], pass_rate=0.0, answer="")
+    path.write_text(json.dumps(data))
+
+    server.rules = outcome_rules("now")
+    result = run(project, server, "--glm-retries=0", "-rA", "--junitxml=j.xml")
+    assert result.ret == 1  # the regressions and the new failures
+    shown = {}
+    for line in result.stdout.lines:
+        if m := re.match(r"([A-Z]+) suites/pairs\.yaml::(\w+)\[", line):
+            shown[m[2]] = m[1]
+    changes = {case: str(glm["change"]) for case, glm in junit_glm(project.path / "j.xml").items()}
+    found = {(b, n): (changes[f"{b}_{n}"], shown[f"{b}_{n}"]) for b, n in VERDICTS}
+    assert found == VERDICTS
+    result.assert_outcomes(passed=4, failed=4, xfailed=4, errors=4)  # TRUNCATED is a failure
