@@ -208,6 +208,50 @@ def test_a_retry_after_date_beyond_the_calendar_is_capped_and_retried(
     assert leaks(token, everything(project, result)) == []
 
 
+def test_a_retry_after_of_an_hour_waits_the_60_second_cap(
+    project: pytest.Pytester, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 429 with ``Retry-After: 3600`` and a 503 with ``retry-after-ms: 3600000``, through
+    the plugin as a run builds its engine: each waits the cap docs/reliability.md promises,
+    60 s (the test's clock records the waits instead of sleeping), then retries."""
+    busy = {
+        "good": (429, {"Retry-After": "3600"}),
+        "attack": (503, {"retry-after-ms": "3600000"}),
+    }
+    served: list[str] = []
+
+    def script(seen: Seen) -> list[bytes | float]:
+        if seen.method != "POST":  # what else a run may ask (the server's version)
+            return reply(b'{"error": {"message": "not here"}}', 404)
+        word = "attack" if "attack" in prompt_of(seen) else "good"
+        served.append(word)
+        if served.count(word) == 1:
+            status, headers = busy[word]
+            return reply(b'{"error": {"message": "busy"}}', status, headers)
+        return reply(chat_body("all fine now"))
+
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        waits.append(delay)
+        await real_sleep(0)
+
+    import harness.engine.runner
+
+    fake = types.SimpleNamespace(**{**vars(asyncio), "sleep": sleep})
+    monkeypatch.setattr(harness.engine.runner, "asyncio", fake)
+    with HostileServer(script) as server:
+        result = run(project, server)
+    result.assert_outcomes(passed=2)
+    assert waits == [60.0, 60.0]  # not an hour
+    assert sorted(served) == ["attack", "attack", "good", "good"]
+    assert {case: r["attempts"] for case, r in records(project).items()} == {
+        "good": 2,
+        "attack": 2,
+    }
+
+
 def test_a_gzip_bomb_is_refused_at_the_cap(project: pytest.Pytester, token: str) -> None:
     """408 KB of gzip that inflates to 400 MB: refused after 16 MiB, with the option that
     raises the cap; the good case is still graded and summary.json written."""
