@@ -6,7 +6,10 @@ else (``None`` parameters are left out; ``model`` is left out when it is ``""``)
 
 Chat Completions, ``POST /v1/chat/completions``::
 
-    model, messages: [{role, content[, name]}, ...],
+    model, messages: [{role, content[, name]}, ...]
+              an assistant turn with calls: {role: assistant, content (null when empty)[,
+                name], tool_calls: [{id, type: function, function: {name, arguments}}]}
+              a tool turn: {role: tool, tool_call_id, content}
     max_completion_tokens, temperature, top_p, seed, stop, top_k, min_p,
     presence_penalty, frequency_penalty,
     reasoning_effort: <effort>                         unless effort is "default"
@@ -14,6 +17,10 @@ Chat Completions, ``POST /v1/chat/completions``::
     thinking_token_budget: <N>                         a thinking budget only
     response_format: {type: json_schema,
                       json_schema: {name, schema, strict: true}}   structured output only
+    tools: [{type: function,
+             function: {name[, description], parameters}}]      tools only
+    tool_choice: auto | required | none
+                 | {type: function, function: {name}}           a tool choice only
     stream: true, stream_options: {include_usage: true}   stream only
     ...extra                                           merged last, may override
 
@@ -21,12 +28,17 @@ Responses, ``POST /v1/responses``::
 
     model, instructions (system messages joined by a blank line; only when there are any),
     input: "<text>" (one user message, no system) | [{role, content}, ...]
-           (a message's ``name`` is not sent: Responses input items have no such field),
+           (a message's ``name`` is not sent: Responses input items have no such field)
+           an assistant turn with calls: its text (if any) as {role, content}, then
+             {type: function_call, call_id, name, arguments} per call
+           a tool turn: {type: function_call_output, call_id, output}
     max_output_tokens, temperature, top_p, seed, stop, top_k, min_p,
     presence_penalty, frequency_penalty,
     reasoning: {effort: <effort>}                      unless effort is "default"
     chat_template_kwargs: {enable_thinking: false}     effort "none" only
     text: {format: {type: json_schema, name, schema, strict: true}}   structured output only
+    tools: [{type: function, name[, description], parameters}]     tools only
+    tool_choice: auto | required | none | {type: function, name}   a tool choice only
     stream: true                                       stream only
     ...extra                                           merged last, may override
 
@@ -39,14 +51,21 @@ merged with the one effort ``none`` adds, ``extra`` winning key by key.
 
 A thinking budget (``thinking_token_budget``) is Chat only: vLLM's Responses ignores it,
 so :func:`build_request` refuses one there (the suite loader says so first).
+
+Tools: an empty description is left out; ``parameters`` is sent as given. A call's
+``arguments`` go out as JSON text: its ``raw`` text when it has one, else its
+``arguments`` dumped (none: ``{}``). Without ``tool_choice`` none is sent, and vLLM then
+takes ``auto`` when tools are offered. A prompt with a tool turn is never the plain
+``input`` string. With no tools and no tool turns, bodies are as they were before tools.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.models import Api, Message, Request, StructuredOutput
+from harness.models import Api, Message, Request, StructuredOutput, Tool, ToolCall
 
 PATHS: dict[Api, str] = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 BUDGET_CHAT_ONLY = (
@@ -70,6 +89,7 @@ PARAM_NAMES: dict[Api, dict[str, str]] = {
     for api in ("chat", "responses")
 }
 SUITE_PARAMS: tuple[str, ...] = (*PARAM_NAMES["chat"], "extra")
+TOOL_CHOICES = ("auto", "required", "none")  # or {"name": X}, one of the tools offered
 
 
 def build_request(
@@ -82,12 +102,16 @@ def build_request(
     structured_output: StructuredOutput | None = None,
     stream: bool = False,
     budget: int | None = None,
+    tools: Sequence[Tool] = (),
+    tool_choice: str | Mapping[str, str] | None = None,
 ) -> Request:
     """Build the request for ``api``; see the module docstring for the exact bodies.
 
     Raises ``ValueError`` for an unknown API, an unknown parameter name, a non-mapping
-    ``extra`` or a budget on Responses (the suite schema and loader reject these first;
-    this guards direct callers).
+    ``extra``, a budget on Responses, a ``tool_choice`` that is not one of
+    :data:`TOOL_CHOICES` or ``{"name": X}`` naming an offered tool, a ``tool_choice``
+    other than ``none`` without tools, or a tool turn without a ``tool_call_id`` (the
+    suite schema and loader reject these first; this guards direct callers).
     """
     if api not in PATHS:
         raise ValueError(f"unknown API {api!r}; allowed: {', '.join(PATHS)}")
@@ -101,6 +125,7 @@ def build_request(
     extra = params.get("extra") or {}
     if not isinstance(extra, Mapping):
         raise ValueError(f"params.extra must be a mapping, not {type(extra).__name__}")
+    _check_tool_choice(tool_choice, tools)
 
     body: dict[str, Any] = {}
     if model:
@@ -142,6 +167,10 @@ def build_request(
                     "strict": True,
                 }
             }
+    if tools:
+        body["tools"] = [_tool(api, tool) for tool in tools]
+    if tool_choice is not None:
+        body["tool_choice"] = _tool_choice(api, tool_choice)
     if stream:
         body["stream"] = True
         if api == "chat":  # vLLM sends usage in a final chunk only when asked
@@ -161,22 +190,98 @@ def _thinking_off(body: dict[str, Any], extra: dict[str, Any], effort: str) -> N
         }
 
 
-def _chat_message(message: Message) -> dict[str, str]:
-    out = {"role": message.role, "content": message.content}
+def _check_tool_choice(choice: str | Mapping[str, str] | None, tools: Sequence[Tool]) -> None:
+    if choice is None:
+        return
+    if isinstance(choice, Mapping):
+        name = choice.get("name")
+        if set(choice) != {"name"} or not isinstance(name, str):
+            raise ValueError(f"a named tool_choice is {{name: <tool>}}, got {dict(choice)!r}")
+        if name not in {tool.name for tool in tools}:
+            offered = ", ".join(tool.name for tool in tools) or "none"
+            raise ValueError(f"tool_choice names {name!r}, which is not offered ({offered})")
+    elif choice not in TOOL_CHOICES:
+        allowed = ", ".join(TOOL_CHOICES)
+        raise ValueError(f"tool_choice must be {allowed} or {{name: <tool>}}, got {choice!r}")
+    elif choice != "none" and not tools:
+        raise ValueError(f"tool_choice {choice!r} needs tools to choose from")
+
+
+def _tool(api: Api, tool: Tool) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        function["description"] = tool.description
+    function["parameters"] = _plain(tool.parameters)
+    if api == "chat":
+        return {"type": "function", "function": function}
+    return {"type": "function", **function}
+
+
+def _tool_choice(api: Api, choice: str | Mapping[str, str]) -> Any:
+    if isinstance(choice, str):
+        return choice
+    if api == "chat":
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return {"type": "function", "name": choice["name"]}
+
+
+def _arguments(call: ToolCall) -> str:
+    """A call's arguments as the JSON text the APIs carry."""
+    if call.raw:
+        return call.raw
+    arguments = {} if call.arguments is None else _plain(call.arguments)
+    return json.dumps(arguments, ensure_ascii=False)
+
+
+def _tool_call_id(message: Message) -> str:
+    if message.tool_call_id is None:
+        raise ValueError("a tool turn needs the tool_call_id of the call it answers")
+    return message.tool_call_id
+
+
+def _chat_message(message: Message) -> dict[str, Any]:
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": _tool_call_id(message), "content": message.content}
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.tool_calls:
+        out["content"] = message.content or None
     if message.name is not None:
         out["name"] = message.name
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": _arguments(call)},
+            }
+            for call in message.tool_calls
+        ]
     return out
+
+
+def _responses_items(message: Message) -> list[dict[str, Any]]:
+    if message.role == "tool":
+        call_id = _tool_call_id(message)
+        return [{"type": "function_call_output", "call_id": call_id, "output": message.content}]
+    items: list[dict[str, Any]] = []
+    if message.content or not message.tool_calls:
+        items.append({"role": message.role, "content": message.content})
+    items += [
+        {"type": "function_call", "call_id": c.id, "name": c.name, "arguments": _arguments(c)}
+        for c in message.tool_calls
+    ]
+    return items
 
 
 def _responses_input(messages: Sequence[Message]) -> dict[str, Any]:
     system = [m.content for m in messages if m.role == "system"]
     rest = [m for m in messages if m.role != "system"]
-    if not system and len(rest) == 1 and rest[0].role == "user":
+    if not system and len(rest) == 1 and rest[0].role == "user" and not rest[0].tool_calls:
         return {"input": rest[0].content}
     out: dict[str, Any] = {}
     if system:
         out["instructions"] = "\n\n".join(system)
-    out["input"] = [{"role": m.role, "content": m.content} for m in rest]
+    out["input"] = [item for m in rest for item in _responses_items(m)]
     return out
 
 

@@ -6,6 +6,11 @@ Schema 2020-12), and every field in it must be declared there: vLLM accepts an u
 field and drops it without a word (``extra="allow"``), so an undeclared field is a silent
 no-op. The declared check is the doctor's own (:func:`harness.doctor.openapi.check_fields`).
 Cross-field rules (``stream_options`` needs ``stream``) are not in the document.
+
+The objects inside lists (messages, input items, tools) and a named ``tool_choice`` are
+checked one by one too: each against the schema of the kind it is meant to be (a ``tool``
+message against ``ChatCompletionToolMessageParam``, not the union, which a catch-all
+branch would let anything through), with only the fields that schema declares.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from harness.checks.judge import JudgeCheck
 from harness.checks.registry import CheckContext, build_check
 from harness.doctor import openapi
 from harness.engine.requests import BUDGET_CHAT_ONLY, PATHS, SUITE_PARAMS, build_request
-from harness.models import APIS, EFFORTS, Api, Message, Request, StructuredOutput
+from harness.models import APIS, EFFORTS, Api, Message, Request, StructuredOutput, Tool, ToolCall
 from harness.plugin.judging import judge_request, question_of
 from harness.settings.values import JudgeSettings, Settings
 
@@ -112,6 +117,56 @@ def undeclared(api: Api, body: Mapping[str, Any], monkeypatch: pytest.MonkeyPatc
     return list(report.undeclared)
 
 
+SCHEMAS: dict[str, Any] = DOC["components"]["schemas"]
+CHAT_ROLES = {
+    "system": "ChatCompletionSystemMessageParam",
+    "developer": "ChatCompletionDeveloperMessageParam",
+    "user": "ChatCompletionUserMessageParam",
+    "assistant": "ChatCompletionAssistantMessageParam",
+    "tool": "ChatCompletionToolMessageParam",
+}
+INPUT_ITEMS = {"function_call": "ResponseFunctionToolCallParam", "function_call_output": "FunctionCallOutput"}  # fmt: skip
+FUNCTION_DEFINITION = "vllm__entrypoints__generate__base__protocol__FunctionDefinition"
+
+
+def parts(api: Api, body: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """``(where, schema name, value)`` for each object inside the body's lists, and a
+    named ``tool_choice``: what kind of vLLM param each is meant to be."""
+    if api == "chat":
+        for n, message in enumerate(body.get("messages", [])):
+            yield f"$.messages[{n}]", CHAT_ROLES[message["role"]], message
+            for k, call in enumerate(message.get("tool_calls", [])):
+                yield f"$.messages[{n}].tool_calls[{k}]", "ChatCompletionMessageFunctionToolCallParam", call  # fmt: skip
+                yield f"$.messages[{n}].tool_calls[{k}].function", "Function", call["function"]
+        for n, tool in enumerate(body.get("tools", [])):
+            yield f"$.tools[{n}]", "ChatCompletionToolsParam", tool
+            yield f"$.tools[{n}].function", FUNCTION_DEFINITION, tool["function"]
+        if isinstance(body.get("tool_choice"), Mapping):
+            choice = body["tool_choice"]
+            yield "$.tool_choice", "ChatCompletionNamedToolChoiceParam", choice
+            yield "$.tool_choice.function", "ChatCompletionNamedFunction", choice["function"]
+        return
+    if isinstance(body.get("input"), list):
+        for n, item in enumerate(body["input"]):
+            yield f"$.input[{n}]", INPUT_ITEMS.get(item.get("type"), "EasyInputMessageParam"), item
+    for n, tool in enumerate(body.get("tools", [])):
+        yield f"$.tools[{n}]", "FunctionTool", tool
+    if isinstance(body.get("tool_choice"), Mapping):
+        yield "$.tool_choice", "ToolChoiceFunction", body["tool_choice"]
+
+
+def part_problems(api: Api, body: Mapping[str, Any]) -> list[str]:
+    """Each inner object that its own schema refuses, or that holds a field the schema does
+    not declare (vLLM keeps extra fields there too, and nothing reads them)."""
+    problems = []
+    for where, name, value in parts(api, body):
+        check = Draft202012Validator({"$ref": f"{DOC_URI}#/components/schemas/{name}"}, registry=REGISTRY)  # fmt: skip
+        problems += [f"{where} ({name}): {explain(e)}" for e in check.iter_errors(value)]
+        declared = set(SCHEMAS[name]["properties"])
+        problems += [f"{where}.{key}: not declared by {name}" for key in value if key not in declared]  # fmt: skip
+    return problems
+
+
 def assert_contract(request: Request, monkeypatch: pytest.MonkeyPatch) -> None:
     body = json.loads(json.dumps(request.body))  # what goes on the wire
     assert request.path == PATHS[request.api]
@@ -119,6 +174,8 @@ def assert_contract(request: Request, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not errors, f"{request.path} refuses the body:\n" + "\n".join(errors)
     dropped = undeclared(request.api, body, monkeypatch)
     assert not dropped, f"{request.path} does not declare (vLLM would drop): {dropped}"
+    inner = part_problems(request.api, body)
+    assert not inner, f"{request.path}, inside the body:\n" + "\n".join(inner)
 
 
 # --- the bodies --------------------------------------------------------------------------
@@ -136,6 +193,8 @@ class Call:
     stream: bool = False
     budget: int | None = None
     model: str = MODEL
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | Mapping[str, str] | None = None
 
     def request(self) -> Request:
         return build_request(
@@ -147,6 +206,8 @@ class Call:
             structured_output=self.structured_output,
             stream=self.stream,
             budget=self.budget,
+            tools=self.tools,
+            tool_choice=self.tool_choice,
         )
 
 
@@ -244,7 +305,84 @@ def param_calls() -> Iterator[tuple[str, Call]]:
         yield f"{api}-no-model", Call(api, SYSTEM_USER, model="")
 
 
-CALLS: dict[str, Call] = dict(itertools.chain(core_calls(), shape_calls(), param_calls()))
+CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+WEATHER = Tool("get_weather", "The weather now in a city.", CITY)
+CLOCK = Tool("get_time")  # no description, no parameters
+SEARCH = Tool(
+    "search",
+    "Search the web.",
+    {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "minLength": 1},
+            "filters": {"type": "array", "items": {"type": "object", "additionalProperties": {"type": "string"}}},
+        },
+        "required": ["query"],
+        "additionalProperties": False,
+    },
+)  # fmt: skip
+TOOL_SETS: dict[str, tuple[Tool, ...]] = {"one": (WEATHER,), "several": (WEATHER, CLOCK, SEARCH)}
+TOOL_CHOICE_FORMS: tuple[str | Mapping[str, str] | None, ...] = (
+    None, "auto", "required", "none", {"name": "get_weather"},
+)  # fmt: skip
+PARIS = ToolCall("call_1", "get_weather", {"city": "Paris"})
+ASKED = Message("user", "Weather in Paris, and the time?")
+CONVERSATIONS: dict[str, tuple[Message, ...]] = {
+    "called": (ASKED, Message("assistant", "", tool_calls=(PARIS,)), Message("tool", '{"temp_c": 18}', tool_call_id="call_1")),
+    "text+calls": (
+        Message("system", "Use the tools."),
+        ASKED,
+        Message("assistant", "Looking both up.", tool_calls=(PARIS, ToolCall("call_2", "get_time", {}))),
+        Message("tool", "18 C", tool_call_id="call_1"),
+        Message("tool", "14:05", tool_call_id="call_2"),
+    ),
+    "two-rounds": (
+        ASKED,
+        Message("assistant", "", tool_calls=(PARIS,)),
+        Message("tool", "18 C", tool_call_id="call_1"),
+        Message("assistant", "It is 18 C."),
+        Message("user", "And the time?"),
+        Message("assistant", "", tool_calls=(ToolCall("call_2", "get_time", None, raw='{"city":"Paris"}'),)),
+        Message("tool", "14:05", tool_call_id="call_2"),
+    ),
+    "named": (  # Chat sends the assistant's name beside its calls
+        Message("user", "Weather?", name="alice"),
+        Message("assistant", "", name="glm", tool_calls=(PARIS,)),
+        Message("tool", "18 C", tool_call_id="call_1"),
+    ),
+    "unparsed": (  # a call whose text is not JSON, replayed as it was made
+        ASKED,
+        Message("assistant", "", tool_calls=(ToolCall("call_1", "get_weather", None, '{"city": Paris}', "not JSON"),)),
+        Message("tool", "error: arguments are not JSON", tool_call_id="call_1"),
+    ),
+}  # fmt: skip
+
+
+def tool_calls() -> Iterator[tuple[str, Call]]:
+    """API x tool set x every tool_choice; API x conversation with calls and tool turns,
+    whole and streamed; one body with every dimension at once."""
+    for api, (name, tools), choice in itertools.product(APIS, TOOL_SETS.items(), TOOL_CHOICE_FORMS):
+        shown = "default" if choice is None else choice if isinstance(choice, str) else "named"
+        yield (
+            f"{api}-tools-{name}-choice-{shown}",
+            Call(api, SYSTEM_USER, tools=tools, tool_choice=choice),
+        )
+    for api, (name, messages), stream in itertools.product(
+        APIS, CONVERSATIONS.items(), (False, True)
+    ):
+        call = Call(api, messages, stream=stream, tools=TOOL_SETS["several"], tool_choice="auto")
+        yield f"{api}-conversation-{name}-{'stream' if stream else 'whole'}", call
+    for api in APIS:
+        budget = 512 if api == "chat" else None
+        yield f"{api}-tools-everything", Call(
+            api, CONVERSATIONS["text+calls"], "none", EVERY_PARAM, OUTPUT, True, budget,
+            tools=TOOL_SETS["several"], tool_choice={"name": "search"},
+        )  # fmt: skip
+
+
+CALLS: dict[str, Call] = dict(
+    itertools.chain(core_calls(), shape_calls(), param_calls(), tool_calls())
+)
 
 
 @pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))
@@ -328,6 +466,12 @@ def test_the_bodies_cover_every_dimension() -> None:
         itertools.product(APIS, (False, True), (False, True))
     )
     assert {c.budget for c in CALLS.values() if c.api == "chat"} > {None}
+    choices = {(c.api, json.dumps(c.tool_choice)) for c in CALLS.values() if c.tools}
+    assert choices >= {(api, json.dumps(c)) for api in APIS for c in TOOL_CHOICE_FORMS}
+    shapes = {(c.api, m.role, bool(m.tool_calls)) for c in CALLS.values() for m in c.messages}
+    assert shapes >= {
+        (api, r, t) for api in APIS for r, t in (("assistant", True), ("tool", False))
+    }
 
 
 # each break: a valid body changed as build_request might get it wrong, and what is said
@@ -344,6 +488,13 @@ BREAKS: list[tuple[Api, dict[str, Any], str]] = [
     ("chat", {"response_format": {"type": "json"}}, "$.response_format.type: 'json' is not one of"),
     ("responses", {"text": {"format": {"type": "json_schema", "name": "x"}}}, "'schema' is a required property"),
     ("chat", {"stream_options": {"include_usage": "yes"}}, "$.stream_options.include_usage: 'yes' is not of type 'boolean'"),
+    ("chat", {"tools": [{"type": "function", "name": "f", "parameters": {}}]}, "$.tools[0]: 'function' is a required property"),  # Responses' flat form
+    ("chat", {"tool_choice": {"type": "function", "name": "f"}}, "$.tool_choice: 'function' is a required property"),
+    ("chat", {"tool_choice": "any"}, "$.tool_choice: 'auto' was expected"),
+    ("chat", {"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": {"a": 1}}}]}]}, "$.messages[0].tool_calls[0].function.arguments: {'a': 1} is not of type 'string'"),
+    ("responses", {"tools": [{"type": "function", "function": {"name": "f"}}]}, "$.tools[0]: 'name' is a required property"),  # Chat's nested form
+    ("responses", {"tool_choice": {"type": "function", "function": {"name": "f"}}}, "$.tool_choice: 'name' is a required property"),
+    ("responses", {"input": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": {"a": 1}}]}, "$.input"),
 ]  # fmt: skip
 
 
@@ -390,3 +541,26 @@ def test_the_checks_see_the_whole_body(monkeypatch: pytest.MonkeyPatch) -> None:
         "stream_options.include_usage", "repetition_penalty",
     }  # fmt: skip
     assert undeclared("chat", body, monkeypatch) == []
+
+
+# each inner object changed as build_request might get it wrong: the union of its list
+# accepts it (a catch-all branch), the schema of its own kind does not
+INNER: list[tuple[Api, dict[str, Any], str]] = [
+    ("chat", {"messages": [{"role": "tool", "content": "18"}]}, "$.messages[0] (ChatCompletionToolMessageParam): $: 'tool_call_id' is a required property"),
+    ("chat", {"messages": [{"role": "tool", "tool_call_id": "c", "content": "18", "name": "f"}]}, "$.messages[0].name: not declared by ChatCompletionToolMessageParam"),
+    ("chat", {"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]}]}, "ChatCompletionMessageFunctionToolCallParam): $: 'type' is a required property"),
+    ("chat", {"tools": [{"type": "function", "function": {"name": "f", "args": {}}}]}, f"$.tools[0].function.args: not declared by {FUNCTION_DEFINITION}"),
+    ("responses", {"input": [{"type": "function_call_output", "call_id": "c", "output": "18", "tool_call_id": "c"}]}, "$.input[0].tool_call_id: not declared by FunctionCallOutput"),
+    ("responses", {"input": [{"role": "assistant", "content": "", "tool_calls": []}]}, "$.input[0].tool_calls: not declared by EasyInputMessageParam"),
+    ("responses", {"tools": [{"type": "function", "name": "f", "parameters": {}, "function": {}}]}, "$.tools[0].function: not declared by FunctionTool"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("api", "change", "said"), INNER, ids=[f"{a}-{s.split(':')[0]}" for a, _, s in INNER]
+)
+def test_an_inner_object_vllm_would_misread_fails_naming_it(api: Api, change: dict[str, Any], said: str) -> None:  # fmt: skip
+    body = {**Call(api, SYSTEM_USER, tools=(WEATHER,)).request().body, **change}
+    assert part_problems(api, Call(api, SYSTEM_USER, tools=(WEATHER,)).request().body) == []
+    problems = part_problems(api, body)
+    assert any(said in problem for problem in problems), problems
