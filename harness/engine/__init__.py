@@ -4,7 +4,8 @@
 - ``client``: one HTTP attempt with httpx, within a deadline and a reply size cap, the
   token scrubbed from every reply; ``bodies``: reading reply bodies within that cap;
 - ``parse`` and ``streaming``: vLLM's replies of both APIs (whole, or server-sent events)
-  -> one :class:`~harness.models.Completion` (pure);
+  -> one :class:`~harness.models.Completion` (pure); ``toolcalls``: the model's function
+  calls in them, joined and bounded (pure);
 - ``retry``: when to retry and how long to wait; ``limiter``: adaptive concurrency;
   ``cache``: the answer cache; ``workers``: the grading threads;
 - ``runner``: the :class:`Engine`, one asyncio loop in a thread that schedules every

@@ -8,10 +8,11 @@ an error completion.
 
 The API token is a :class:`~harness.secret.Secret`; its header value goes straight into
 the pooled ``httpx`` headers (whose repr masks it). Every reply is scrubbed of the token in
-every encoding before it is parsed, and the parsed texts again (a token split across
-stream events comes together only there). A reply is read within ``max_reply_bytes``
-(on the wire and decompressed, :mod:`harness.engine.bodies`), and the whole attempt, connecting
-to the last byte of a stream, within ``timeout`` seconds: a deadline, not a per-read limit.
+every encoding before it is parsed, and the parsed texts again, tool calls' names, ids
+and arguments included (a token split across stream events comes together only there).
+A reply is read within ``max_reply_bytes`` (on the wire and decompressed,
+:mod:`harness.engine.bodies`), and the whole attempt, connecting to the last byte of a
+stream, within ``timeout`` seconds: a deadline, not a per-read limit.
 Nothing but :class:`~harness.errors.AuthError` leaves :meth:`Client.attempt`: any other
 failure, a bug included, is an error completion, so no traceback shows its locals.
 """
@@ -35,6 +36,7 @@ from harness.engine.parse import error_completion, error_message, int_or_none, p
 from harness.engine.requests import build_request
 from harness.engine.retry import parse_retry_after, should_retry
 from harness.engine.streaming import StreamParser, is_stream
+from harness.engine.toolcalls import scrubbed
 from harness.errors import AuthError, ConfigError
 from harness.models import Completion, Request
 from harness.secret import Secret
@@ -247,13 +249,16 @@ class Client:
         return self._secret.scrub(text) if self._secret else text
 
     def _scrubbed(self, completion: Completion) -> Completion:
-        """The completion's texts scrubbed again, now that they are whole."""
+        """The completion's texts scrubbed again, now that they are whole: the answer, the
+        reasoning and each call's id, name and arguments."""
         if not self._secret:
             return completion
         answer, reasoning = self._scrub(completion.answer), self._scrub(completion.reasoning)
-        if answer == completion.answer and reasoning == completion.reasoning:
+        calls = tuple(scrubbed(call, self._scrub) for call in completion.tool_calls)
+        same = answer == completion.answer and reasoning == completion.reasoning
+        if same and calls == completion.tool_calls:  # an unchanged call is the same object
             return completion
-        return dataclasses.replace(completion, answer=answer, reasoning=reasoning)
+        return dataclasses.replace(completion, answer=answer, reasoning=reasoning, tool_calls=calls)
 
 
 def _as_secret(api_key: Secret | str | None) -> Secret | None:

@@ -1,12 +1,16 @@
 """vLLM replies of either API -> one :class:`~harness.models.Completion`. Pure.
 
 - Chat: answer ``choices[0].message.content`` (null -> ""), reasoning ``message.reasoning``
-  else ``reasoning_content``; ``finish_reason`` -> ``finish``; ``length`` -> truncated.
+  else ``reasoning_content``, calls ``message.tool_calls``; ``finish_reason`` ->
+  ``finish`` (``tool_calls`` when the model called); ``length`` -> truncated.
 - Responses: answer = the ``output_text`` parts of ``message`` items (the item is absent
   when thinking used the whole budget), reasoning = ``reasoning_text`` parts of
-  ``reasoning`` items (else their ``summary``); ``status: incomplete`` -> ``length``,
-  truncated. Old vLLM and llama.cpp say ``completed`` when truncated, so a reply with
-  ``output_tokens >= max_output_tokens`` is truncated too.
+  ``reasoning`` items (else their ``summary``), calls = the ``function_call`` items;
+  ``status: incomplete`` -> ``length``, truncated; ``completed`` with calls ->
+  ``tool_calls`` (as Chat says). Old vLLM and llama.cpp say ``completed`` when truncated,
+  so a reply with ``output_tokens >= max_output_tokens`` is truncated too.
+- Calls (:mod:`harness.engine.toolcalls`): at most 64 (more: an error completion), names
+  and ids cut to 256 characters, arguments parsed as JSON or kept raw with the error.
 - Both: text before the last ``</think>`` in the answer is reasoning that an old glm45
   parser leaked; it moves to ``reasoning``. Errors (HTTP >= 400, error bodies on a 200,
   chat ``finish_reason: error``, malformed JSON, a body that is not valid UTF-8) become
@@ -19,7 +23,8 @@ import json
 import re
 from typing import Any
 
-from harness.models import Api, Completion, Usage
+from harness.engine.toolcalls import TooManyCalls, chat_calls, responses_calls
+from harness.models import Api, Completion, ToolCall, Usage
 
 _THINK_END = "</think>"
 _SNIPPET = 200
@@ -94,10 +99,15 @@ def _parse_chat(data: dict[str, Any], status: int, latency_ms: float) -> Complet
     finish = choice.get("finish_reason")
     if finish == "error":
         return error_completion(status, latency_ms, "server error: finish_reason 'error'")
+    try:
+        calls = chat_calls(message)
+    except TooManyCalls as exc:
+        return error_completion(status, latency_ms, str(exc))
     reasoning = _text(message.get("reasoning")) or _text(message.get("reasoning_content"))
     usage = _usage(data, "prompt_tokens", "completion_tokens", "completion_tokens_details")
     finish = finish if isinstance(finish, str) else "unknown"
-    return _finish(_text(message.get("content")), reasoning, usage, finish, status, latency_ms)
+    answer = _text(message.get("content"))
+    return _finish(answer, reasoning, usage, finish, status, latency_ms, calls)
 
 
 def _parse_responses(
@@ -109,6 +119,10 @@ def _parse_responses(
     state = data.get("status")
     if state in ("failed", "cancelled"):
         return error_completion(status, latency_ms, f"server error: response status {state!r}")
+    try:
+        calls = responses_calls(output)
+    except TooManyCalls as exc:
+        return error_completion(status, latency_ms, str(exc))
     answer_parts: list[str] = []
     reasoning_parts: list[str] = []
     for item in map(_dict, output):
@@ -123,7 +137,7 @@ def _parse_responses(
         reason = _dict(data.get("incomplete_details")).get("reason")
         finish = "content_filter" if reason == "content_filter" else "length"
     elif state == "completed":
-        finish = "stop"
+        finish = "tool_calls" if calls else "stop"
         budget = (
             int_or_none(data.get("max_output_tokens"))
             if max_output_tokens is None
@@ -135,7 +149,8 @@ def _parse_responses(
             finish = "length"
     else:
         finish = state if isinstance(state, str) else "unknown"
-    return _finish(answer, "\n".join(reasoning_parts), usage, finish, status, latency_ms)
+    reasoning = "\n".join(reasoning_parts)
+    return _finish(answer, reasoning, usage, finish, status, latency_ms, calls)
 
 
 def _usage(data: dict[str, Any], input_key: str, output_key: str, details_key: str) -> Usage:
@@ -149,8 +164,9 @@ def _usage(data: dict[str, Any], input_key: str, output_key: str, details_key: s
 
 
 def _finish(
-    answer: str, reasoning: str, usage: Usage, finish: str, status: int, latency_ms: float
-) -> Completion:
+    answer: str, reasoning: str, usage: Usage, finish: str, status: int, latency_ms: float,
+    calls: tuple[ToolCall, ...] = (),
+) -> Completion:  # fmt: skip
     if _THINK_END in answer:
         # Old glm45 parsers leave the thinking in the content ("...</think>answer").
         head, _, answer = answer.rpartition(_THINK_END)
@@ -165,6 +181,7 @@ def _finish(
         truncated=finish == "length",
         latency_ms=latency_ms,
         status=status,
+        tool_calls=calls,
     )
 
 

@@ -8,12 +8,16 @@ reasoning and answer text arrived.
 
 - Chat: ``data: {...}`` chunks; reasoning from ``delta.reasoning`` else
   ``delta.reasoning_content`` (a chunk may carry both: counted once), answer from
-  ``delta.content``, ``finish_reason`` from the last choice that had one, usage from the
-  chunk that has it (``choices: []``); the stream ends with ``data: [DONE]``.
+  ``delta.content``, calls from ``delta.tool_calls`` pieces joined by ``index``,
+  ``finish_reason`` from the last choice that had one, usage from the chunk that has it
+  (``choices: []``); the stream ends with ``data: [DONE]``.
 - Responses: ``event: <type>`` + ``data: {...}``; text from ``response.reasoning_text.delta``
-  (OpenAI: ``response.reasoning_summary_text.delta``) and ``response.output_text.delta``;
-  the outcome from the ``response`` object of ``response.completed`` (OpenAI also sends
-  ``response.incomplete`` and ``response.failed``), whose texts win over the deltas.
+  (OpenAI: ``response.reasoning_summary_text.delta``) and ``response.output_text.delta``,
+  calls from ``response.output_item.added`` / ``.done`` and
+  ``response.function_call_arguments.delta`` / ``.done``; the outcome from the
+  ``response`` object of ``response.completed`` (OpenAI also sends
+  ``response.incomplete`` and ``response.failed``), whose texts and calls win over the
+  deltas. More than 64 calls in a stream is an error, as in a whole reply.
 - Failures: an error chunk or ``error`` event, a data line that is not a JSON object, or a
   stream that stops before its end (Chat: no ``[DONE]`` and no ``finish_reason``;
   Responses: no final event) give an error completion. Unknown events are ignored.
@@ -26,6 +30,7 @@ import json
 from typing import Any
 
 from harness.engine.parse import error_completion, error_message, parse_response
+from harness.engine.toolcalls import TOO_MANY, ChatPieces, ResponsesPieces
 from harness.models import Api, Completion, Request
 
 __all__ = ["StreamParser", "is_stream"]
@@ -36,6 +41,7 @@ _REASONING_DELTAS = frozenset(
     {"response.reasoning_text.delta", "response.reasoning_summary_text.delta"}
 )
 _ANSWER_DELTA = "response.output_text.delta"
+_CALL_EVENTS = frozenset({"response.output_item.added", "response.output_item.done"})
 _FINAL_EVENTS = {
     "response.completed": "completed",
     "response.incomplete": "incomplete",
@@ -75,6 +81,8 @@ class StreamParser:
         self._final: dict[str, Any] | None = None  # Responses' final response object
         self._error: dict[str, Any] | None = None  # an error payload, formatted at finish
         self._malformed: str | None = None
+        self._chat_calls = ChatPieces()
+        self._responses_calls = ResponsesPieces()
 
     def feed(self, line: str, elapsed_ms: float) -> None:
         """Take one line of the stream; ``elapsed_ms`` since the request was sent."""
@@ -107,6 +115,8 @@ class StreamParser:
             except (ValueError, RecursionError):
                 message = "error event nested too deeply to read"
             return error_completion(status, latency_ms, message)
+        if self._chat_calls.too_many or self._responses_calls.too_many:
+            return error_completion(status, latency_ms, TOO_MANY)
         if not self._ended() and (self.api == "responses" or self._finish_reason is None):
             message = f"stream ended before its end (got {self._events} events)"
             return error_completion(status, latency_ms, message)
@@ -166,6 +176,7 @@ class StreamParser:
             reasoning = _str(delta.get("reasoning")) or _str(delta.get("reasoning_content"))
             self._add(reasoning, answer=False, elapsed_ms=elapsed_ms)
             self._add(_str(delta.get("content")), answer=True, elapsed_ms=elapsed_ms)
+            self._chat_calls.feed(delta.get("tool_calls"))
             finish = choice.get("finish_reason")
             if isinstance(finish, str):
                 self._finish_reason = finish
@@ -175,6 +186,8 @@ class StreamParser:
             self._add(_str(payload.get("delta")), answer=False, elapsed_ms=elapsed_ms)
         elif kind == _ANSWER_DELTA:
             self._add(_str(payload.get("delta")), answer=True, elapsed_ms=elapsed_ms)
+        elif kind in _CALL_EVENTS or kind.startswith("response.function_call_arguments."):
+            self._responses_calls.feed(kind, payload)
         elif kind in _FINAL_EVENTS:
             final = payload.get("response")
             final = dict(final) if isinstance(final, dict) else {}
@@ -198,8 +211,11 @@ class StreamParser:
                 self._first_reasoning_ms = elapsed_ms
 
     def _chat_body(self) -> dict[str, Any]:
-        message = {"role": "assistant", "content": "".join(self._answer)}
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._answer)}
         message["reasoning"] = "".join(self._reasoning)
+        calls = self._chat_calls.message_calls()
+        if calls:
+            message["tool_calls"] = calls
         choice = {"index": 0, "message": message, "finish_reason": self._finish_reason}
         return {"choices": [choice], "usage": self._usage}
 
@@ -208,6 +224,9 @@ class StreamParser:
         output = final.get("output")
         output = list(output) if isinstance(output, list) else []
         answer, reasoning = "".join(self._answer), "".join(self._reasoning)
+        calls = self._responses_calls.output_items()
+        if calls and not any(_dict(i).get("type") == "function_call" for i in output):
+            output += calls  # the final object should carry them; the stream did
         if answer and not _has_text(output, "message", "output_text"):
             part = {"type": "output_text", "text": answer}
             output.append({"type": "message", "role": "assistant", "content": [part]})
@@ -244,6 +263,10 @@ def _has_text(output: list[Any], item_type: str, *part_types: str) -> bool:
                 if isinstance(part, dict) and part.get("type") in part_types and part.get("text"):
                     return True
     return False
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str:

@@ -346,7 +346,7 @@ RESP_CASES = [
     pytest.param(resp(RS, msg("4", "2")), None, ok("42", "2+2=4", usage=U0), id="parts joined"),
     pytest.param(resp(SUMMARY_RS, msg("4")), None, ok("4", "sum", usage=U0), id="summary fallback"),
     pytest.param(resp(BARE_RS, msg("4")), None, ok("4", "s", usage=U0), id="no content key"),
-    pytest.param(resp(RS, {"type": "function_call", "id": "f"}, msg("4")), None, ok("4", "2+2=4", usage=U0), id="other items ignored"),
+    pytest.param(resp(RS, {"type": "web_search_call", "id": "ws"}, msg("4")), None, ok("4", "2+2=4", usage=U0), id="other items ignored"),
     # truncation
     pytest.param(resp(RS, status="incomplete", out=2048), 2048, ok("", "2+2=4", "length", Usage(12, 2048, 0)), id="incomplete, no message"),
     pytest.param(resp(status="incomplete"), None, ok("4", "2+2=4", "length", U0), id="incomplete with message"),
