@@ -9,7 +9,9 @@ good answers are kept: errors and truncated answers are fetched again next time.
 are written atomically; an entry that cannot be read (corrupt, from another version) is
 ignored and refetched, and one that cannot be written (disk full) is counted, not fatal. An
 entry keeps the whole answer and reasoning, however long (the run records cap them; the
-cache replays exactly).
+cache replays exactly), and the tool calls, whose arguments are decoded again from their
+text on the way back (key order as the model wrote it; an entry from before tool calls
+loads with none).
 
 Modes: ``use`` (read and write), ``refresh`` (write only), ``off`` (neither), ``only``
 (read only; a miss is an error: offline replay).
@@ -24,11 +26,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from harness.engine.toolcalls import decode
 from harness.fileio import write_atomic
-from harness.models import Completion, Request, Usage
+from harness.models import Completion, Request, ToolCall, Usage
 
 MODES = ("use", "refresh", "off", "only")
 VERSION = 2  # 2: the key covers the request headers and the local model file's hash
+# (tool calls did not need a 3: the key is the request, and a request without tools, the
+# only kind a version-2 entry answers, gets no calls)
 # Header names that carry credentials: never part of a key. Any name containing one of
 # these words counts (``x-api-key``, ``ocp-apim-subscription-key``, ``x-auth-token``...).
 CREDENTIAL_WORDS = ("authorization", "auth", "token", "key", "secret", "cookie", "password")
@@ -101,6 +106,7 @@ class Cache:
                 return None
             fields: dict[str, Any] = dict(data["completion"])
             fields["usage"] = Usage(**fields["usage"])
+            fields["tool_calls"] = tuple(map(_call, fields.get("tool_calls") or ()))
             return replace(Completion(**fields), cached=True)
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -125,3 +131,12 @@ class Cache:
         except OSError as exc:  # disk full, read-only: the answer stands, the entry is lost
             self.unwritten += 1
             self.unwritten_reason = f"{exc.strerror or exc}"
+
+
+def _call(stored: Mapping[str, Any]) -> ToolCall:
+    """A stored call; its arguments decoded from the text (the entry sorted their keys)."""
+    call = ToolCall(**stored)
+    if call.raw and call.error is None:
+        arguments, _ = decode(call.raw)
+        return replace(call, arguments=arguments)
+    return call

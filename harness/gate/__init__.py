@@ -7,7 +7,8 @@
   statistics; ``runs``: run records read back for it, by item; ``budgets``: what each
   thinking budget buys (the budget needed for 90% of cases);
 - ``changes``: which suites a git change touches (``--glm-changed-since``);
-- ``records``: the run records (``records.jsonl``), written whole lines or not at all.
+- ``records``: the run records (``records.jsonl``), written whole lines or not at all, and
+  the gate's verdict per item (``items.jsonl``).
 
 May import: the ground floor, ``checks`` and ``suites``.
 """

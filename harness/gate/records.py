@@ -8,6 +8,10 @@ short (disk full, a file size limit), the file is cut back to its length before 
 still under the lock, and the loss is counted (``lost``, ``lost_reason``) for the run's
 summary; the run goes on. The request body is recorded; headers (where the token lives) never.
 
+At the end of the run ``items.jsonl`` holds one line per item with the gate's verdict on it
+(:func:`item_lines`): its outcome, its change against the baseline (regression, improved,
+new, ...) and the baseline's outcomes and answer, which no sample record says.
+
 Texts are capped: ``answer``, ``reasoning``, ``extracted`` and string values a check
 observed keep their first :data:`RECORD_TEXT_CAP` characters and end with ``... [N more
 chars]``; a record whose answer or reasoning was cut says the original length in
@@ -33,6 +37,12 @@ from harness.models import CheckResult, Request, SampleResult
 from harness.secret import redact
 
 RECORD_TEXT_CAP = 100_000  # characters of an answer, reasoning or observed text kept
+ITEMS_FILE = "items.jsonl"
+ITEM_TEXT_CAP = 4000  # a baseline answer in items.jsonl (baselines keep as much)
+# what items.jsonl keeps of an item's summary: where it ran, the verdict, the baseline's side
+ITEM_FIELDS: tuple[str, ...] = ("suite", "case", "variant", "api", "effort", "budget")
+ITEM_FIELDS += ("outcome", "passes", "samples", "score", "change", "baseline_outcomes")
+ITEM_FIELDS += ("baseline_date",)
 _LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -158,6 +168,39 @@ class RecordWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def item_lines(items: list[dict[str, Any]]) -> str:
+    """``items.jsonl``: per item (an end-of-run summary dict) its place, outcome, change and
+    the baseline's outcomes and answer (capped at :data:`ITEM_TEXT_CAP`), one sorted JSON
+    line each, ASCII only; the same items give the same text."""
+    lines = []
+    for item in items:
+        kept = {name: item[name] for name in ITEM_FIELDS if item.get(name) is not None}
+        if isinstance(item.get("baseline_answer"), str):
+            kept["baseline_answer"] = capped(item["baseline_answer"], ITEM_TEXT_CAP)
+        where = [str(kept.get(name, "")) for name in ITEM_FIELDS[:6]]
+        lines.append((where, json.dumps(kept, sort_keys=True, default=str)))
+    return "".join(line + "\n" for _, line in sorted(lines))
+
+
+def _tool_calls(calls: tuple[ToolCall, ...]) -> dict[str, Any]:
+    """``{"tool_calls": [...]}`` for a completion with calls (none: no key, so a tool-less
+    record is as before). Each call: ``id``, ``name``, ``raw`` (capped, with ``raw_chars``
+    when cut), ``arguments`` when they parsed and their text fits the cap, ``error``."""
+    if not calls:
+        return {}
+    out = []
+    for call in calls:
+        entry: dict[str, Any] = {"id": call.id, "name": call.name, "raw": capped(call.raw)}
+        if len(call.raw) > RECORD_TEXT_CAP:
+            entry["raw_chars"] = len(call.raw)
+        elif call.arguments is not None:
+            entry["arguments"] = call.arguments
+        if call.error is not None:
+            entry["error"] = call.error
+        out.append(entry)
+    return {"tool_calls": out}
 
 
 def _ms(value: float | None) -> float | None:

@@ -1,4 +1,5 @@
-"""Run records read back for comparison: ``records.jsonl`` -> samples by item.
+"""Run records read back for comparison: ``records.jsonl`` -> samples by item, and
+``items.jsonl`` -> the gate's verdict by item (:func:`read_items`).
 
 A record's item is (suite, case, variant, api, effort, budget); records without a prompt
 variant or a thinking budget (and those written before either existed) read ``""`` there.
@@ -137,3 +138,25 @@ def run_of(path: Path, records: Sequence[dict[str, Any]]) -> Run:
         if key[2] and isinstance(index, int) and not isinstance(index, bool):
             order[key[2]] = min(order.get(key[2], index), index)
     return Run(path.parent.name, dict(samples), dict(errors), order)
+
+
+def read_items(records: Path) -> tuple[dict[Key, dict[str, Any]], str]:
+    """The items.jsonl beside ``records`` (the gate's verdict per item: its change against
+    the baseline and the baseline's answer), by :func:`key_of`, and "" or why there is none:
+    runs before it existed, interrupted runs and runs that wrote their baselines have none,
+    and a file that cannot be read is no reason to refuse the records."""
+    path = records.parent / "items.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        return {}, f"no {path.name} (a run that did not finish, wrote its baselines, or is older)"
+    except (OSError, UnicodeDecodeError) as exc:
+        return {}, f"{path.name} cannot be read ({exc})"
+    found: dict[Key, dict[str, Any]] = {}
+    for number, line in ((n, text) for n, text in enumerate(lines, 1) if text.strip()):
+        try:
+            item = json.loads(line)
+            found[key_of(item)] = item
+        except (ValueError, KeyError, TypeError):
+            return {}, f"{path.name}:{number} is not an item line"
+    return found, ""

@@ -247,7 +247,7 @@ class CaseItem(pytest.Item):
             # Sampled answers: one case's drop is noise until the paired test over the
             # suite's cases says otherwise (it gates the run at the end).
             summary["change"] = "worse"
-        elif how == "regression" and known is not None:
+        if how in ("regression", "improved") and known is not None:  # shown beside the new one
             summary["baseline_answer"] = str(known.get("answer", ""))
             summary["baseline_date"] = str(known.get("date", ""))
         self.keep(("glm", summary))  # whole now: it is kept as JSON text

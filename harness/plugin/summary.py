@@ -115,8 +115,17 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
 
 
 def write_summary(state: RunState, exitstatus: int) -> Path | None:
-    """summary.json beside the records; None (and a line in ``state.problems`` for the
-    terminal) when it cannot be written, e.g. on a full disk."""
+    """summary.json (and items.jsonl, unless the run wrote its baselines) beside the
+    records; None (and a line in ``state.problems`` for the terminal) when it cannot be
+    written, e.g. on a full disk."""
+    from harness.gate.records import ITEMS_FILE, item_lines
+
+    items = state.run_dir / ITEMS_FILE  # each item's change and baseline, for the HTML page
+    try:
+        if state.items and not state.update_baselines:
+            write_atomic(items, item_lines(state.items))
+    except OSError as exc:
+        state.problems.append(f"{items}: not written ({exc.strerror or exc})")
     path = state.run_dir / "summary.json"
     try:
         write_atomic(path, dumps(summary_data(state, exitstatus)))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from harness.engine.cache import VERSION, Cache, cache_key, endpoint_identity
-from harness.models import Completion, Request, Usage
+from harness.models import Completion, Request, ToolCall, Usage
 
 ENDPOINT = "http://127.0.0.1:8000/v1"
 BODY: dict[str, Any] = {
@@ -350,3 +350,52 @@ def test_an_entry_that_cannot_be_written_is_counted_not_raised(
     cache.put(cache_key(ENDPOINT, REQUEST, 0), REQUEST, GOOD)
     cache.put(cache_key(ENDPOINT, REQUEST, 1), REQUEST, GOOD)
     assert (cache.unwritten, cache.unwritten_reason) == (2, "No space left on device")
+
+
+# --- tool calls -------------------------------------------------------------------------
+
+CALLED = replace(
+    GOOD,
+    answer="",
+    finish="tool_calls",
+    tool_calls=(
+        ToolCall("call_1", "get_weather", {"unit": "c", "city": "Paris"}, '{"unit": "c", "city": "Paris"}'),
+        ToolCall("call_2", "get_time", None, "{oops", "not JSON: Expecting property name enclosed in double quotes (char 1)"),
+    ),
+)  # fmt: skip
+
+
+def test_tool_calls_round_trip_exactly(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, "use")
+    key = cache_key(ENDPOINT, REQUEST, 0)
+    cache.put(key, REQUEST, CALLED)
+    got = cache.get(key)
+    assert got == replace(CALLED, cached=True)
+    assert got is not None
+    assert all(isinstance(call, ToolCall) for call in got.tool_calls)
+    assert list(got.tool_calls[0].arguments) == ["unit", "city"]  # as the model wrote them
+    stored = json.loads(entries(tmp_path)[0].read_text(encoding="utf-8"))
+    assert stored["completion"]["tool_calls"][1]["raw"] == "{oops"
+
+
+def test_an_entry_from_before_tool_calls_loads_with_none(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, "use")
+    key = cache_key(ENDPOINT, REQUEST, 0)
+    cache.put(key, REQUEST, GOOD)
+    [path] = entries(tmp_path)
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    del entry["completion"]["tool_calls"]  # what a version-2 entry of before held
+    assert entry["version"] == VERSION == 2
+    path.write_text(json.dumps(entry), encoding="utf-8")
+    assert cache.get(key) == replace(GOOD, cached=True)
+
+
+def test_a_stored_call_of_another_shape_is_a_miss(tmp_path: Path) -> None:
+    cache = Cache(tmp_path, "use")
+    key = cache_key(ENDPOINT, REQUEST, 0)
+    cache.put(key, REQUEST, CALLED)
+    [path] = entries(tmp_path)
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    entry["completion"]["tool_calls"] = [{"name": "f", "color": "red"}]
+    path.write_text(json.dumps(entry), encoding="utf-8")
+    assert cache.get(key) is None
