@@ -1,18 +1,24 @@
-"""Pure SVG for the HTML report: axes with nice ticks, a scatter with error bars, box plots.
+"""Pure SVG for the HTML report: axes with nice ticks, a scatter with error bars, box
+plots, a line chart over categories.
 
 Functions return SVG text for inline use in an HTML page (no ``xmlns``, no script, no
 external reference). Every text that goes in is escaped here, so callers pass raw record
 text. Coordinates are printed with one decimal, so the same data gives the same bytes.
+
+Any data stays readable (:mod:`harness.reports.layout` does the geometry): every label is
+inside its chart, points that coincide are spread apart, an axis whose values are all one
+value draws that value and says so, and legends and category names wrap.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.gate.stats import percentile
+from harness.reports import layout
+from harness.reports.layout import axis_ticks, nice_ticks, tick_label
 from harness.reports.terminal import visible
 
 WIDTH, HEIGHT = 540, 340
@@ -20,6 +26,7 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 24, 40, 52  # plot margins: tick labels, legend, 
 PALETTE = ("#1f77b4", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e")
 MARKERS = ("circle", "square", "diamond", "triangle")
 STRIP_LIMIT = 100  # a box with more samples than this is drawn without its sample dots
+MIN_BAND = 64.0  # px a category needs for its name (wrapped on three lines) and its marks
 
 
 def esc(text: object) -> str:
@@ -82,53 +89,37 @@ class Box:
     values: tuple[float, ...]
 
 
-def _nice(span: float, rounded: bool) -> float:
-    """Heckbert's nice number: 1, 2, 5 or 10 times a power of ten, near ``span``."""
-    exponent = math.floor(math.log10(span))
-    fraction = span / 10**exponent
-    if rounded:
-        nice = 1 if fraction < 1.5 else 2 if fraction < 3 else 5 if fraction < 7 else 10
-    else:
-        nice = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
-    return nice * 10.0**exponent
-
-
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values covering ``low``..``high`` (the first at or below
-    ``low``, the last at or above ``high``)."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high < low:
-        low, high = 0.0, 1.0
-    if high == low:
-        high = low + (abs(low) or 1.0)
-    step = _nice(_nice(high - low, False) / max(1, count - 1), True)
-    start, stop = math.floor(low / step), math.ceil(high / step)
-    return [round(i * step, 10) for i in range(start, stop + 1)]
-
-
-def tick_label(value: float, ticks: Sequence[float]) -> str:
-    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return f"{value:,.{decimals}f}"
-
-
 class _Frame:
-    """Maps data to pixels inside the plot area and draws the axes."""
+    """Maps data to pixels inside the plot area and draws the axes. An axis given one tick
+    has one value: everything on it sits in the middle."""
 
-    def __init__(self, x_ticks: Sequence[float], y_ticks: Sequence[float]) -> None:
+    def __init__(
+        self, x_ticks: Sequence[float], y_ticks: Sequence[float], top: float = TOP,
+        bottom: float = BOTTOM, width: float = WIDTH,
+    ) -> None:  # fmt: skip
         self.x_ticks, self.y_ticks = list(x_ticks), list(y_ticks)
-        self.right, self.bottom = WIDTH - RIGHT, HEIGHT - BOTTOM
+        self.top, self.height = top, top + (HEIGHT - TOP - BOTTOM) + bottom
+        self.width, self.right, self.bottom = width, width - RIGHT, self.height - bottom
+
+    @property
+    def box(self) -> layout.Box:
+        return layout.Box(LEFT, self.top, self.right, self.bottom)
 
     def x(self, value: float) -> float:
         low, high = self.x_ticks[0], self.x_ticks[-1]
+        if high == low:
+            return (LEFT + self.right) / 2
         return LEFT + (value - low) / (high - low) * (self.right - LEFT)
 
     def y(self, value: float) -> float:
         low, high = self.y_ticks[0], self.y_ticks[-1]
-        return self.bottom - (value - low) / (high - low) * (self.bottom - TOP)
+        if high == low:
+            return (self.top + self.bottom) / 2
+        return self.bottom - (value - low) / (high - low) * (self.bottom - self.top)
 
     def axes(self, x_label: str, y_label: str, x_names: Sequence[str] = ()) -> str:
         """Grid lines, ticks and their labels, axis lines and labels. ``x_names`` replaces
-        numeric x ticks with category names centred in equal bands."""
+        numeric x ticks with category names centred in equal bands (wrapped, cut to fit)."""
         out = []
         for value in self.y_ticks:
             y = self.y(value)
@@ -138,17 +129,34 @@ class _Frame:
         bottom = self.bottom
         if x_names:
             band = (self.right - LEFT) / len(x_names)
-            spots = [(LEFT + band * (i + 0.5), name) for i, name in enumerate(x_names)]
+            for i, name in enumerate(x_names):
+                x = LEFT + band * (i + 0.5)
+                out.append(el("line", class_="tick-mark", x1=x, x2=x, y1=bottom, y2=bottom + 5))
+                lines = layout.wrap_name(name, band - 4)
+                tip = el("title", esc(name)) if " ".join(lines) != name else ""
+                spans = "".join(
+                    el("tspan", esc(line), x=x, dy="0" if n == 0 else f"{layout.LINE_HEIGHT:g}")
+                    for n, line in enumerate(lines)
+                )
+                at = {"x": x, "y": bottom + 18, "class_": "tick", "text_anchor": "middle"}
+                out.append(el("text", tip + spans, **at))
         else:
-            spots = [(self.x(v), tick_label(v, self.x_ticks)) for v in self.x_ticks]
-        for x, name in spots:
-            out.append(el("line", class_="tick-mark", x1=x, x2=x, y1=bottom, y2=bottom + 5))
-            out.append(label(name, x, bottom + 18, class_="tick", text_anchor="middle"))
-        out.append(el("path", class_="axis", d=f"M{LEFT},{TOP} V{bottom} H{self.right}"))
+            for value in self.x_ticks:
+                x = self.x(value)
+                out.append(el("line", class_="tick-mark", x1=x, x2=x, y1=bottom, y2=bottom + 5))
+                text = tick_label(value, self.x_ticks)
+                out.append(label(text, x, bottom + 18, class_="tick", text_anchor="middle"))
+        out.append(el("path", class_="axis", d=f"M{LEFT},{self.top} V{bottom} H{self.right}"))
         middle = (LEFT + self.right) / 2
-        out.append(label(x_label, middle, HEIGHT - 8, class_="axis-label", text_anchor="middle"))
-        turn = f"translate(14,{_f((TOP + bottom) / 2)}) rotate(-90)"
-        out.append(label(y_label, 0, 0, class_="axis-label", text_anchor="middle", transform=turn))
+        if len(self.x_ticks) == 1 and not x_names:
+            x_label += f": every point at {tick_label(self.x_ticks[0], self.x_ticks)}"
+        shown = layout.fit(x_label, self.right - LEFT)
+        out.append(label(shown, middle, self.height - 8, class_="axis-label", text_anchor="middle"))
+        if len(self.y_ticks) == 1:
+            y_label += f": all {tick_label(self.y_ticks[0], self.y_ticks)}"
+        turn = f"translate(14,{_f((self.top + bottom) / 2)}) rotate(-90)"
+        shown = layout.fit(y_label, bottom - self.top)
+        out.append(label(shown, 0, 0, class_="axis-label", text_anchor="middle", transform=turn))
         return el("g", *out, class_="axes")
 
 
@@ -168,44 +176,96 @@ def marker(style: Style, x: float, y: float, *title: str, size: float = 5.0) -> 
     return el("path", *title, d=d, **attrs)
 
 
-def _legend(series: Mapping[str, Style]) -> str:
-    out, x = [], float(LEFT)
-    for name, style in series.items():
-        out += [marker(style, x + 5, 16.0, size=4.5), label(name, x + 14, 16, dy="0.32em")]
-        x += 28 + 7.5 * len(name)
-    return el("g", *out, class_="legend")
+def chart_width(categories: int, per_band: float = MIN_BAND) -> float:
+    """Wide enough for ``categories`` bands of at least ``per_band`` px (and MIN_BAND)."""
+    return max(float(WIDTH), LEFT + RIGHT + max(MIN_BAND, per_band) * categories)
 
 
-def _svg(css: str, ident: str, title: str, desc: str, body: list[str]) -> str:
+def _legend(series: Mapping[str, Style], width: float = WIDTH) -> tuple[str, float]:
+    """The legend, wrapped to the chart's width, and the top margin it leaves the plot."""
+    names = list(series)
+    rows = layout.legend_rows(names, float(LEFT), float(width - RIGHT))
+    out, n = [], 0
+    for number, row in enumerate(rows):
+        y = 16.0 + number * 16
+        for x, shown in row:
+            style, n = series[names[n]], n + 1
+            out += [marker(style, x + 5, y, size=4.5), label(shown, x + 14, y, dy="0.32em")]
+    return el("g", *out, class_="legend"), TOP + 16.0 * (len(rows) - 1)
+
+
+def _svg(css: str, ident: str, title: str, desc: str, body: list[str], frame: _Frame) -> str:
+    wide, tall = f"{frame.width:g}", f"{frame.height:g}"
     head = (
         f'<svg class="chart {css}" role="img" aria-labelledby="{ident}-title {ident}-desc"'
-        f' viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">'
+        f' viewBox="0 0 {wide} {tall}" width="{wide}" height="{tall}">'
     )
     about = [el("title", esc(title), id=f"{ident}-title")]
     about.append(el("desc", esc(desc), id=f"{ident}-desc"))
     return "\n".join([head, *about, *body, "</svg>"])
 
 
-def scatter(
-    points: Sequence[Point], series: Mapping[str, Style], *, css: str, ident: str,
-    title: str, desc: str, x_label: str, y_label: str,
-) -> str:  # fmt: skip
-    """Points with vertical error bars on a 0..1 y axis and a numeric x axis from 0."""
-    frame = _Frame(nice_ticks(0.0, max((p.x for p in points), default=0.0)), nice_ticks(0, 1))
-    body = [frame.axes(x_label, y_label), _legend(series)]
-    placed: list[tuple[float, float]] = []  # label positions so far
-    for number, p in enumerate(points):
-        style, x, y = series[p.series], frame.x(p.x), frame.y(p.y)
+def _points(
+    body: list[str], frame: _Frame, series: Mapping[str, Style], points: Sequence[Point],
+    spots: list[tuple[float, float]],
+) -> list[tuple[float, float]]:  # fmt: skip
+    """Draw each point with its error bar, spread sideways where points coincide; the
+    places they were drawn at."""
+    xs = layout.spread(spots, 5.5, LEFT + 6.0, frame.right - 6.0)
+    spots = [(x, y) for x, (_, y) in zip(xs, spots, strict=True)]
+    for p, (x, y) in zip(points, spots, strict=True):
+        style = series[p.series]
         low, high = _f(frame.y(p.low)), _f(frame.y(p.high))
         d = f"M{_f(x)},{low} V{high} M{_f(x - 4)},{low} h8 M{_f(x - 4)},{high} h8"
         body.append(el("path", class_="error-bar", stroke=style.colour, d=d))
         body.append(marker(style, x, y, el("title", esc(p.note))))
-        spot = (x + 7, y + (-8 if number % 2 == 0 else 16))  # alternate above / below
-        while any(abs(spot[0] - a) < 48 and abs(spot[1] - b) < 12 for a, b in placed):
-            spot = (spot[0], spot[1] + 12)  # points on top of each other: stack the labels
-        placed.append(spot)
-        body.append(label(p.label, *spot, class_="point-label"))
-    return _svg(css, ident, title, desc, body)
+    return spots
+
+
+def scatter(
+    points: Sequence[Point], series: Mapping[str, Style], *, css: str, ident: str,
+    title: str, desc: str, x_label: str, y_label: str,
+) -> str:  # fmt: skip
+    """Points with vertical error bars on a 0..1 y axis and a numeric x axis from 0; each
+    point labelled inside the plot, points that coincide spread sideways.
+
+    When every point has the same x the axis has nothing to show: it says so (``x_label:
+    every point at 0``) and the points stand side by side in bands named by their labels,
+    the series within a band as in a box plot."""
+    xs = [p.x for p in points]
+    if len(set(xs)) > 1:
+        legend, top = _legend(series)
+        frame = _Frame(axis_ticks(xs), nice_ticks(0, 1), top=top)
+        body = [frame.axes(x_label, y_label), legend]
+        spots = _points(body, frame, series, points, [(frame.x(p.x), frame.y(p.y)) for p in points])
+        bars = [
+            layout.Box(x - 4, frame.y(p.high), x + 4, frame.y(p.low))
+            for p, (x, _) in zip(points, spots, strict=True)
+        ]
+        labels = layout.place_labels(spots, [p.label for p in points], frame.box, bars=bars)
+        for placed, p in zip(labels, points, strict=True):
+            tip = el("title", esc(p.label)) if placed.text != p.label else ""
+            anchor = {} if placed.anchor == "start" else {"text_anchor": placed.anchor}
+            where = {"x": placed.x, "y": placed.y, "class_": "point-label", **anchor}
+            body.append(el("text", tip + esc(placed.text), **where))
+        return _svg(css, ident, title, desc, body, frame)
+    names = list(dict.fromkeys(p.label for p in points))
+    width = chart_width(len(names), 14.0 * len(series) + 12)
+    legend, top = _legend(series, width)
+    bottom = _name_lines(names, width)
+    frame = _Frame(axis_ticks(xs), nice_ticks(0, 1), top=top, bottom=bottom, width=width)
+    note = f"{x_label}: every point at {tick_label(xs[0], [xs[0]]) if xs else 0}"
+    body = [frame.axes(note, y_label, names), legend]
+    band, order = (frame.right - LEFT) / max(1, len(names)), list(series)
+    step = min(14.0, band * 0.8 / max(1, len(order)))
+
+    def at(p: Point) -> float:
+        middle = LEFT + band * (names.index(p.label) + 0.5)
+        return middle + (order.index(p.series) - (len(order) - 1) / 2) * step
+
+    spots = [(at(p), frame.y(p.y)) for p in points]
+    _points(body, frame, series, points, spots)
+    return _svg(css, ident, title, desc, body, frame)
 
 
 def box_stats(values: Sequence[float]) -> tuple[float, float, float, float, float, float]:
@@ -215,6 +275,13 @@ def box_stats(values: Sequence[float]) -> tuple[float, float, float, float, floa
     return a, b, c, d, e, f
 
 
+def _name_lines(names: Sequence[str], width: float) -> float:
+    """The bottom margin category names need under the axis (one line in BOTTOM)."""
+    band = (width - RIGHT - LEFT) / max(1, len(names))
+    lines = max((len(layout.wrap_name(n, band - 4)) for n in names), default=1)
+    return BOTTOM + layout.LINE_HEIGHT * (lines - 1)
+
+
 def box_plot(
     boxes: Sequence[Box], series: Mapping[str, Style], *, css: str, ident: str,
     title: str, desc: str, x_label: str, y_label: str,
@@ -222,9 +289,12 @@ def box_plot(
     """Per group, one box per series side by side: whiskers min..max, box p25..p75, a thick
     median line, a dashed p95 line and, for up to STRIP_LIMIT values, every value as a dot."""
     groups = list(dict.fromkeys(b.group for b in boxes))
-    top = max((v for b in boxes for v in b.values), default=0.0)
-    frame = _Frame([0.0, 1.0], nice_ticks(0.0, top))
-    body = [frame.axes(x_label, y_label, groups), _legend(series)]
+    width = chart_width(len(groups), 15.0 * len(series))
+    legend, top = _legend(series, width)
+    values = [v for b in boxes for v in b.values]
+    ticks = nice_ticks(0.0, max(values)) if values and max(values) > 0 else axis_ticks(values)
+    frame = _Frame([0.0, 1.0], ticks, top=top, bottom=_name_lines(groups, width), width=width)
+    body = [frame.axes(x_label, y_label, groups), legend]
     band = (frame.right - LEFT) / max(1, len(groups))
     names = list(series)
     width = band * 0.7 / max(1, len(names))
@@ -251,7 +321,7 @@ def box_plot(
                 jitter = ((i * 7) % 11 - 5) / 5 * inner * 0.35  # spread, the same every time
                 x, y = centre + jitter, frame.y(value)
                 body.append(el("circle", class_="sample", fill=colour, cx=x, cy=y, r=2.5))
-    return _svg(css, ident, title, desc, body)
+    return _svg(css, ident, title, desc, body, frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,24 +338,33 @@ def line_chart(
     css: str, ident: str, title: str, desc: str, x_label: str, y_label: str,
 ) -> str:  # fmt: skip
     """Per series, its points joined by a line on a 0..1 y axis over ``categories`` (equal
-    bands, in order), each with a vertical error bar; series side by side within a band
-    so that points with the same value stay apart."""
-    frame = _Frame([0.0, 1.0], nice_ticks(0, 1))
-    body = [frame.axes(x_label, y_label, categories), _legend(series)]
+    bands, in order), each with a vertical error bar; series side by side within a band,
+    and points that still coincide spread further, so that each stays visible."""
+    width = chart_width(len(categories), 13.0 * len(series) + 12)
+    legend, top = _legend(series, width)
+    bottom = _name_lines(categories, width)
+    frame = _Frame([0.0, 1.0], nice_ticks(0, 1), top=top, bottom=bottom, width=width)
+    body = [frame.axes(x_label, y_label, categories), legend]
     band = (frame.right - LEFT) / max(1, len(categories))
     names = list(series)
+    placed: list[tuple[str, float, float, float, float, str]] = []  # series, x, y, low, high
     for line in lines:
-        style, offset = series[line.series], names.index(line.series)
+        offset = names.index(line.series)
         shift = (offset - (len(names) - 1) / 2) * min(8.0, band / (2 * max(1, len(names))))
-        spots = []
         for category, y, low, high, note in line.points:
             x = LEFT + band * (categories.index(category) + 0.5) + shift
-            spots.append((x, frame.y(y)))
-            a, b = _f(frame.y(low)), _f(frame.y(high))
-            d = f"M{_f(x)},{a} V{b} M{_f(x - 4)},{a} h8 M{_f(x - 4)},{b} h8"
-            body.append(el("path", class_="error-bar", stroke=style.colour, d=d))
-            body.append(marker(style, x, frame.y(y), el("title", esc(note))))
+            placed.append((line.series, x, frame.y(y), low, high, note))
+    xs = layout.spread([(x, y) for _, x, y, *_ in placed], 5.0, LEFT + 6.0, frame.right - 6.0)
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for (name, _, y, low, high, note), x in zip(placed, xs, strict=True):
+        style = series[name]
+        curves.setdefault(name, []).append((x, y))
+        a, b = _f(frame.y(low)), _f(frame.y(high))
+        d = f"M{_f(x)},{a} V{b} M{_f(x - 4)},{a} h8 M{_f(x - 4)},{b} h8"
+        body.append(el("path", class_="error-bar", stroke=style.colour, d=d))
+        body.append(marker(style, x, y, el("title", esc(note))))
+    for name, spots in curves.items():
         if len(spots) > 1:
             d = "M" + " L".join(f"{_f(x)},{_f(y)}" for x, y in spots)
-            body.insert(2, el("path", class_="curve", fill="none", stroke=style.colour, d=d))
-    return _svg(css, ident, title, desc, body)
+            body.insert(2, el("path", class_="curve", fill="none", stroke=series[name].colour, d=d))
+    return _svg(css, ident, title, desc, body, frame)
