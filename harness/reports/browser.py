@@ -211,7 +211,8 @@ def check_page(binary: str, page: Path, series: Sequence[str]) -> tuple[bool, li
     APIs, in the report's order) show in a screenshot? Returns (ok, lines to print)."""
     from harness.reports.svg import styles
 
-    charts = charts_in(dump_dom(binary, page))
+    dom = dump_dom(binary, page)
+    charts = charts_in(dom)
     lines, ok = [f"DOM: {len(charts)} charts"], bool(charts)
     for chart in charts:
         kind = " ".join(c for c in chart.classes if c != "chart")
@@ -221,6 +222,8 @@ def check_page(binary: str, page: Path, series: Sequence[str]) -> tuple[bool, li
         labelled = chart.role == "img" and chart.elements.get("title", 0) > 0
         ok = ok and labelled and (marks["point"] > 0 or marks["box"] > 0)
         lines.append(f"  {kind}: {shown or 'nothing drawn'}{'' if labelled else ', no title'}")
+    suites, cases = dom.count('<section class="matrix-suite"'), dom.count('<tr class="case')
+    lines.append(f"case matrix: {cases} cases in {suites} suites")
     with tempfile.TemporaryDirectory(prefix="glm-shot-") as folder:
         png = screenshot(binary, page, Path(folder, "page.png"))
     wanted = {name: style.colour for name, style in styles(series).items()}

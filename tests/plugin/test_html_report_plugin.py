@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import re
 
 import pytest
@@ -76,12 +77,24 @@ def test_report_of_a_real_run(
     assert "fail-&gt;pass: hard" in page
     assert f'<li class="inconclusive"><b>depth low: chat -&gt; responses</b>: {too_few}' in page
     assert IGNORED not in page
-    failed = [row for row in rows(page) if row[:2] == ["depth", "hard"]]
-    assert [row[2:] for row in failed] == [
-        [api, "low", sample, "fail", "Answer: 5"]
-        for api in ("chat", "responses")
-        for sample in "01"
+    # the case matrix: a row per case, a column per API x effort; hard fails at low effort
+    matrix = page[page.index('<table class="matrix">') :]
+    matrix = matrix[: matrix.index("</table>")]
+    heads = re.findall(r'<th scope="col" class="col[^"]*"[^>]*>(.*?)</th>', matrix)
+    assert [re.findall(r"<span>(.*?)</span>", h) for h in heads] == [
+        [api, effort] for api in ("chat", "responses") for effort in ("low", "high")
     ]
+    outcomes = {
+        case: re.findall(r"<summary><b>(\w+)</b>", row)
+        for case, row in re.findall(r'<th scope="row" class="case">(\w+)</th>(.*?)</tr>', matrix)
+    }
+    assert outcomes == {
+        "easy": ["pass"] * 4,
+        "hard": ["fail", "pass"] * 2,
+        "odd": ["pass"] * 4,
+    }
+    assert "Answer: 5</pre>" in matrix  # the failing answer, in its cell
+    assert (run / "items.jsonl").is_file()
 
 
 def rows(page: str) -> list[list[str]]:
@@ -91,3 +104,29 @@ def rows(page: str) -> list[list[str]]:
         cells = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)
         found.append([html.unescape(re.sub(r"<[^>]+>", "", cell)) for cell in cells])
     return found
+
+
+def test_items_jsonl_holds_each_items_change_and_the_baselines_answer(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    """The run's page needs what only the gate knew: written at the end of a run that
+    compared against its baselines, not by one that wrote them."""
+    write(project, "suites/depth.yaml", SUITE.replace("samples: 2", "samples: 1"))
+    server.rules = [Rule(match="Question", answer="Answer: 4")]
+    args = ("--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider")
+    project.runpytest(*args, "--glm-update-baselines", "--glm-cache=off")
+    [first] = (project.path / "results" / "runs").iterdir()
+    assert not (first / "items.jsonl").exists()  # every item is "new" by construction there
+    server.rules = RULES
+    project.runpytest(*args, "--glm-cache=off")
+    [second] = [r for r in (project.path / "results" / "runs").iterdir() if r != first]
+    lines = [json.loads(line) for line in (second / "items.jsonl").read_text().splitlines()]
+    assert len(lines) == 12
+    changes = {(i["case"], i["api"], i["effort"]): i["change"] for i in lines}
+    assert changes[("hard", "chat", "low")] == "regression"
+    assert changes[("easy", "chat", "low")] == "pass"
+    [hard] = [i for i in lines if (i["case"], i["api"], i["effort"]) == ("hard", "chat", "low")]
+    assert hard["baseline_outcomes"] == ["pass"]
+    assert hard["baseline_answer"] == "Answer: 4"
+    assert hard["outcome"] == "fail"
+    assert "answer" not in hard  # the records have this run's answers

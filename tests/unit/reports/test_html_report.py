@@ -200,9 +200,12 @@ def test_hostile_text_is_escaped(tmp_path: Path) -> None:
     assert "<script" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "\x00" not in page
-    rows = tables(page)[-1]  # the samples that did not pass, decoded back
-    assert rows[1][:2] == [HOSTILE, HOSTILE]
-    assert rows[1][6] == HOSTILE + '"x\\x00'
+    suite = page[page.index('<section class="matrix-suite"') :]
+    assert "<h3>Suite &lt;script&gt;alert(1)&lt;/script&gt;</h3>" in suite
+    [head, row] = tables(suite)[0]  # the case matrix, decoded back
+    assert head[0] == "case"
+    assert row[0] == HOSTILE  # the case id, as text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;x\\x00</pre>" in suite  # the answer
 
 
 def test_the_page_references_nothing_outside_itself(tmp_path: Path) -> None:
@@ -361,8 +364,10 @@ def test_prompt_variants_get_a_column_and_a_comparison(tmp_path: Path) -> None:
     assert [r[1] for r in summary[1:]] == ["careful", "terse"]
     assert "<h2>Comparison by prompt</h2>" in page
     assert "s chat/low: terse -&gt; careful" in page
-    not_passing = tables(page)[-1]
-    assert [r[1] for r in not_passing[1:]] == ["a [terse]", "b [terse]", "c [terse]"]
+    [head, *rows] = tables(page)[-1]  # the case matrix: a column per variant
+    assert head[1:] == ["carefulfirst", "terse≠ 3"]  # chat low: every column's, said once
+    assert [r[0] for r in rows] == ["a", "b", "c"]
+    assert [r[2][:4] for r in rows] == ["fail"] * 3
 
 
 def test_budgets_get_a_column_and_a_pass_rate_curve(tmp_path: Path) -> None:
