@@ -22,6 +22,18 @@ carrying the same response object a non-streamed request gets. Error replies (st
 faults, a rule's ``status``) stay plain JSON, as vLLM answers before a stream starts. The
 ``stream_cut`` and ``stream_error`` faults break a stream part-way.
 
+Tool calls: a rule's ``tool_calls`` (``[{"name", "arguments": <dict, or a raw string sent
+as it is>, "id"?}]``) answer with those calls, with the rule's ``answer`` as text beside
+them when it has one. Chat: ``message.tool_calls`` (``content: null`` without text),
+``finish_reason: tool_calls``; Responses: ``function_call`` items after the message,
+status completed; streamed as vLLM streams them (Chat ``delta.tool_calls`` pieces by
+``index``, the arguments in three; Responses ``output_item.added``,
+``function_call_arguments.delta`` / ``.done``, ``output_item.done``). A tool turn's content
+(Chat ``role: tool``, Responses ``function_call_output``) is part of the prompt text, so a
+follow-up after a tool result can be scripted. ``auto_tools=False`` is vLLM started
+without ``--enable-auto-tool-choice``: a request offering tools with ``tool_choice`` auto
+(or none given, which vLLM takes as auto) is a 400.
+
 For ``glm-harness doctor``: ``GET /v1/models`` lists the server's ``model`` (vLLM's
 shape); ``GET /openapi.json`` serves the ``openapi`` document given to the constructor, or
 404 when it is None (as llama-server does); :func:`vllm_openapi` builds a document shaped
@@ -66,6 +78,9 @@ FAULT_KINDS = (
     "status", "reset", "cut", "stall", "malformed", "error200", "stream_cut", "stream_error"
 )  # fmt: skip
 ERROR_SHAPES = ("nested", "flat", "html")
+AUTO_TOOLS_REFUSED = (  # vLLM's words, without --enable-auto-tool-choice
+    '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+)
 
 
 @dataclass
@@ -154,6 +169,8 @@ class Rule:
     # below it: reasoning cut at the budget, then ``wrong_answer``. A token cap below it:
     # all reasoning, no content, ``finish`` length (as vLLM's GLM parser gives).
     thinking: int | None = None
+    # Function calls the model makes: [{"name", "arguments": dict | raw str, "id"?}]
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,7 @@ class ScriptedServer:
         not_served: tuple[str, ...] = (),
         budgets: bool = True,
         thinking_off: str = "both",
+        auto_tools: bool = True,
     ) -> None:
         self.rules: list[Rule] = list(rules or [])
         # started with --reasoning-parser and --reasoning-config: thinking_token_budget
@@ -202,6 +220,8 @@ class ScriptedServer:
         # --default-chat-template-kwargs that ignores it)
         self.thinking_off = thinking_off
         self._initial_thinking = (budgets, thinking_off)
+        # started with --enable-auto-tool-choice --tool-call-parser: tool_choice auto works
+        self.auto_tools = self._initial_auto_tools = auto_tools
         self.api_key = self._initial_api_key = api_key
         self.model = model
         self.openapi = openapi  # GET /openapi.json; None: 404
@@ -267,6 +287,7 @@ class ScriptedServer:
             self.api_key = self._initial_api_key
             self.openapi, self.not_served = self._initial_get
             self.budgets, self.thinking_off = self._initial_thinking
+            self.auto_tools = self._initial_auto_tools
             self._requests.clear()
             self._faults_served.clear()
             self._in_flight = self._max_in_flight = 0
@@ -387,6 +408,8 @@ class ScriptedServer:
                 "start the server with --reasoning-parser and --reasoning-config"
             )
             return _error_reply(400, "nested", message)
+        if body.get("tools") and body.get("tool_choice", "auto") == "auto" and not self.auto_tools:
+            return _error_reply(400, "nested", AUTO_TOOLS_REFUSED)
         effort, prompt = _chat_view(body) if api == "chat" else _responses_view(body)
         rule = self._find_rule(api, effort, prompt)
         fault = self._next_fault(rule)
@@ -631,7 +654,11 @@ def _responses_view(body: dict[str, Any]) -> tuple[str, str]:
     if isinstance(given, str):
         parts.append(given)
     elif isinstance(given, list):
-        parts += [_content_text(i.get("content")) for i in given if isinstance(i, dict)]
+        for item in (i for i in given if isinstance(i, dict)):
+            if item.get("type") == "function_call_output":  # a tool's result
+                parts.append(_content_text(item.get("output")))
+            elif "content" in item:
+                parts.append(_content_text(item.get("content")))
     return str(effort), "\n".join(parts)
 
 
@@ -668,17 +695,32 @@ def _visible_answer(rule: Rule) -> str:
     return rule.answer
 
 
+def _calls(rule: Rule) -> list[tuple[str, str, str]]:
+    """The rule's calls as (id, name, arguments text)."""
+    out = []
+    for n, call in enumerate(rule.tool_calls or []):
+        arguments = call.get("arguments", {})
+        text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+        out.append((str(call.get("id") or f"call_{n}_{uuid.uuid4().hex[:12]}"), call["name"], text))
+    return out
+
+
 def _chat_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -> dict[str, Any]:
+    text = _visible_answer(rule)
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": None if rule.content_null else _visible_answer(rule),
+        "content": None if rule.content_null or (rule.tool_calls and not text) else text,
     }
     reasoning = rule.reasoning or None
     if rule.reasoning_field in ("reasoning", "both"):
         message["reasoning"] = reasoning
     if rule.reasoning_field in ("reasoning_content", "both"):
         message["reasoning_content"] = reasoning
-    message["tool_calls"] = []
+    message["tool_calls"] = [
+        {"id": i, "type": "function", "function": {"name": name, "arguments": arguments}}
+        for i, name, arguments in _calls(rule)
+    ]
+    finish = "tool_calls" if rule.tool_calls and rule.finish == "stop" else rule.finish
     budget = body.get("max_completion_tokens", body.get("max_tokens"))
     prompt_tokens, completion_tokens = _token_counts(rule, prompt, budget)
     usage: dict[str, Any] = {
@@ -699,7 +741,7 @@ def _chat_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -> dic
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": rule.finish,
+                "finish_reason": finish,
                 "stop_reason": None,
                 "token_ids": None,
             }
@@ -733,6 +775,17 @@ def _responses_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -
                 ],
             }
         )
+    output += [
+        {
+            "type": "function_call",
+            "id": f"fc_{uuid.uuid4().hex}",
+            "call_id": i,
+            "name": name,
+            "arguments": arguments,
+            "status": "completed",
+        }
+        for i, name, arguments in _calls(rule)
+    ]
     truncated = rule.finish == "length" and not rule.old_incomplete
     input_tokens, output_tokens = _token_counts(rule, prompt, body.get("max_output_tokens"))
     return {
@@ -759,8 +812,8 @@ def _responses_body(rule: Rule, body: dict[str, Any], model: str, prompt: str) -
         "max_output_tokens": body.get("max_output_tokens"),
         "reasoning": body.get("reasoning"),
         "text": body.get("text"),
-        "tools": [],
-        "tool_choice": "auto",
+        "tools": body.get("tools") or [],
+        "tool_choice": body.get("tool_choice", "auto"),
         "parallel_tool_calls": True,
         "truncation": "disabled",
         "background": False,
@@ -776,6 +829,12 @@ def _pieces(text: str, n: int = 3) -> list[str]:
     words = [w for w in re.split(r"(?<=\s)(?=\S)", text) if w]
     size = max(1, -(-len(words) // n))
     return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+
+
+def _thirds(text: str) -> list[str]:
+    """``text`` in three pieces (of characters: arguments are not split between words)."""
+    size = max(1, -(-len(text) // 3))
+    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def _sse(data: Any, event: str | None = None) -> bytes:
@@ -820,7 +879,15 @@ def _chat_stream(
         events += [chunk(dict.fromkeys(keys, piece)) for piece in _pieces(rule.reasoning)]
     content = full["choices"][0]["message"]["content"]
     events += [chunk({"content": piece}) for piece in _pieces(content or "")]
-    end = [chunk({}, finish_reason=rule.finish, stop_reason=None)]
+    for index, call in enumerate(full["choices"][0]["message"]["tool_calls"]):
+        function = {"name": call["function"]["name"], "arguments": ""}
+        events.append(chunk({"tool_calls": [{**call, "index": index, "function": function}]}))
+        events += [
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            for piece in _thirds(call["function"]["arguments"])
+        ]
+    finish = full["choices"][0]["finish_reason"]
+    end = [chunk({}, finish_reason=finish, stop_reason=None)]
     if include_usage:
         end.append(_sse({**base, "choices": [], "usage": full["usage"]}))
     return events, [*end, b"data: [DONE]\n\n"]
@@ -836,6 +903,9 @@ def _responses_stream(full: dict[str, Any]) -> tuple[list[bytes], list[bytes]]:
         {"type": "response.in_progress", "response": start},
     ]
     for index, item in enumerate(full["output"]):
+        if item["type"] == "function_call":
+            events += _call_events(index, item)
+            continue
         part = item["content"][0]
         text = part["text"]
         if item["type"] == "reasoning":
@@ -856,6 +926,21 @@ def _responses_stream(full: dict[str, Any]) -> tuple[list[bytes], list[bytes]]:
     events.append({"type": "response.completed", "response": full})
     encoded = [_sse({**e, "sequence_number": n}, e["type"]) for n, e in enumerate(events)]
     return encoded[:-1], encoded[-1:]
+
+
+def _call_events(index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
+    """vLLM's events for the ``function_call`` output item ``item`` at ``index``."""
+    where = {"item_id": item["id"], "output_index": index}
+    added = {**item, "arguments": "", "status": "in_progress"}
+    return [
+        {"type": "response.output_item.added", "output_index": index, "item": added},
+        *(
+            {"type": "response.function_call_arguments.delta", **where, "delta": piece}
+            for piece in _thirds(item["arguments"])
+        ),
+        {"type": "response.function_call_arguments.done", **where, "arguments": item["arguments"]},
+        {"type": "response.output_item.done", "output_index": index, "item": item},
+    ]
 
 
 def _stream_error(api: str, sequence_number: int, message: str) -> list[bytes]:
