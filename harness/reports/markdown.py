@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.models import OUTCOMES, arm
+from harness.reports import flips
 from harness.reports.terminal import shorten, summary_headers, summary_rows
 
 LIMIT = 60_000  # GitHub refuses comments over 65,536 characters; leave room for a wrapper
@@ -158,6 +159,16 @@ def _regression(item: Mapping[str, Any], *, diff: bool) -> str:
     return "\n\n".join([*lines, *notes, "</details>"])
 
 
+def _flipped(items: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
+    """The regressed and flipped cases as a compact matrix (:mod:`harness.reports.flips`)."""
+    head, rows = flips.table(items)
+    said = []
+    for case, cells, check in rows:
+        name = _code(case).replace("|", "\\|")  # a pipe ends a table cell, in code too
+        said.append(f"| {name} | {' | '.join(cells)} | {_inline(check)} |")
+    return f"{_inline(flips.LEGEND)}\n\n{_head(head)}", said
+
+
 def _decision_head(decisions: Sequence[Mapping[str, Any]]) -> list[str]:
     named = ["prompt"] if any(d.get("variant") for d in decisions) else []
     budget = ["budget"] if any(d.get("budget") is not None for d in decisions) else []
@@ -247,8 +258,12 @@ def markdown_report(
     def listed(heading: str, rows: list[str], sep: str = "\n", gap: str = "\n") -> Section:
         return (f"### {heading}{gap}", rows, sep) if rows else None
 
+    matrix_head, matrix_rows = _flipped(items)
     sections: dict[str, Section] = {
         "title": (_header(by, items, decisions, facts, requests, exit_status), [], ""),
+        "regressed and flipped cases": listed(
+            f"Regressed and flipped cases\n\n{matrix_head}", matrix_rows, gap=""
+        ),
         "regressions": listed(
             "Regressions", [_regression(i, diff=True) for i in regressions], "\n\n", ""
         ),
@@ -290,11 +305,12 @@ def markdown_report(
         ("new", None, "new items"),
         ("improved", None, "improved items"),
         ("regressions", brief, "regression diffs"),
+        ("regressions", None, "the list of regressions (the matrix above has them)"),
     ):
         if sections[name] is not None and len(_join(sections, cut)) > LIMIT:
             sections[name] = smaller
             cut.append(what)
     squeezed = ("ignored", "judge", "baselines", "API errors", "decisions", "regressions")
-    for name in (*squeezed, "results"):
+    for name in (*squeezed, "regressed and flipped cases", "results"):
         _squeeze(sections, cut, name)
     return _join(sections, cut)

@@ -131,6 +131,7 @@ def test_sections_come_in_order_with_regressions_first() -> None:
     text = report(items, decisions=[decision("regression")], baseline_lines=["math: 1 created"])
     assert headings(text) == [
         "glm-harness: 1 regression, 1 API error",
+        "Regressed and flipped cases",
         "Regressions",
         "Statistical decisions",
         "Improved",
@@ -376,13 +377,44 @@ def test_when_even_the_list_is_too_long_rows_are_cut_with_a_count() -> None:
     items = [regression(f"r{n:05}", failed_checks=["z" * 250]) for n in range(400)]
     text = report(items)
     assert len(text) <= LIMIT
-    kept = len(re.findall(r"^- `math::r\d{5}", text, flags=re.MULTILINE))
+    assert not re.findall(r"^- `math::r\d{5}", text, flags=re.MULTILINE)  # the matrix has them
+    kept = len(re.findall(r"^\| `math::r\d{5}` \| \*\*fail\*\* ▼ \|", text, flags=re.MULTILINE))
     assert 0 < kept < 400
     assert text.splitlines()[-1] == (
-        "_Cut to stay under GitHub's comment limit: regression diffs, "
-        f"regressions after the first {kept} of 400._"
+        "_Cut to stay under GitHub's comment limit: regression diffs, the list of regressions"
+        f" (the matrix above has them), regressed and flipped cases after the first {kept}"
+        " of 400._"
     )
     assert "| math | chat | low | 400 |" in text
+
+
+def test_regressed_and_flipped_cases_as_a_compact_matrix() -> None:
+    fails = {"failed_checks": ["contains: 'km' not in answer [observed: false]"]}
+    items = [
+        regression("down", effort="low"), item("down", effort="high"),  # regressed at low
+        item("flip", effort="low"), item("flip", "new", "fail", effort="high", **fails),
+        item("same", effort="low"), item("same", effort="high"),  # not listed
+        item("old", "known failure", "fail", effort="low", **fails),
+        item("old", "known failure", "fail", effort="high", **fails),  # fails alike: no flip
+        item("t|x", "improved", effort="low", budget=512), item("t|x", "known failure", "truncated", effort="low"),
+    ]  # fmt: skip
+    text = report(items)
+    section = text.split("### Regressed and flipped cases\n\n")[1].split("\n\n### ")[0]
+    legend, table = section.split("\n\n")
+    assert legend.startswith("A case is listed when it regressed (▼: it passed in the baseline)")
+    assert table.splitlines() == [
+        "| case | chat low t512 | chat low | chat high | failing check |",
+        "|---|---|---|---|---|",
+        "| `math::down` | - | **fail** ▼ | pass | chat low: number: expected 5 ± 0, found 7 \\[observed: 7\\] |",
+        "| `math::flip` | - | pass | **fail** ✚ | chat high: contains: 'km' not in answer \\[observed: false\\] |",
+        "| `math::t\\|x` | pass ▲ | **truncated** | - | chat low: truncated |",
+    ]  # fmt: skip
+
+
+def test_no_regression_and_no_flip_is_no_matrix() -> None:
+    items = [item("a", effort="low"), item("a", "known failure", "fail", effort="low")]
+    assert "Regressed and flipped" not in report(items[:1])
+    assert "Regressed and flipped" not in report([item("a"), item("b", "known failure", "fail")])
 
 
 def test_items_of_a_prompt_variant_are_named_with_it() -> None:
