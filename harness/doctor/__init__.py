@@ -3,6 +3,7 @@
 - ``command``: the subcommand, its steps in order and its exit code;
 - ``probes``: the GET probes (reach, auth and model, ``/openapi.json``);
 - ``openapi``: which fields the harness sends the server's OpenAPI document declares;
+- ``tools``: whether the endpoint takes a request offering a tool (``tool_choice: auto``);
 - ``report``: the one-screen verdict, as text or JSON, scrubbed of the token.
 
 May import: the ground floor, ``settings``, ``engine`` and ``local``.

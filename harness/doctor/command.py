@@ -4,7 +4,8 @@ Steps: reach (``GET /health``, else ``GET /v1/models``), auth and model (``GET
 /v1/models`` with the token), openapi (``GET /openapi.json``: which fields the harness
 sends are declared, see :mod:`harness.doctor.openapi`), then one small request per API,
 built by ``build_request`` and sent by :class:`~harness.engine.client.Client` as a run sends it,
-with the reasoning field the server filled. Settings come from where a run takes them:
+with the reasoning field the server filled, and one offering a tool with ``tool_choice:
+auto`` (:mod:`harness.doctor.tools`). Settings come from where a run takes them:
 ``--base-url`` / ``GLM_BASE_URL`` / ini ``glm_base_url``, ``--model`` / ``GLM_MODEL`` / ini
 ``glm_model``, ini ``glm_headers``, ``GLM_API_KEY`` (see :mod:`harness.settings.inifile`);
 ``--local`` starts the local llama-server as ``--glm-local`` does. Exit 0: ready or
@@ -38,12 +39,13 @@ from harness.doctor.report import (
     skipped,
     snippet,
 )
+from harness.doctor.tools import tools_request, tools_step
 from harness.engine.bodies import MIB, BadEncoding, BodyReader, ReplyTooLarge
 from harness.engine.client import Attempt, Client
 from harness.engine.requests import build_request
 from harness.engine.retry import RetryPolicy
 from harness.errors import AuthError, ConfigError
-from harness.models import APIS, Api, Completion, Message
+from harness.models import APIS, Api, Completion, Message, Request
 from harness.secret import Secret
 from harness.settings import values as s
 from harness.settings.inifile import lines, read_ini, text
@@ -189,7 +191,8 @@ class _Recorder(httpx.AsyncBaseTransport):
 
 
 async def _request(client: Client, recorder: _Recorder, api: Api, model: str) -> list[Step]:
-    """One small request of ``api``: its step and, when it answered, its reasoning step."""
+    """One small request of ``api``: its step and, when it answered, its reasoning step;
+    then one offering a tool (:mod:`harness.doctor.tools`) and its step."""
     request = build_request(
         api,
         messages=(Message("user", PROMPT),),
@@ -197,17 +200,31 @@ async def _request(client: Client, recorder: _Recorder, api: Api, model: str) ->
         params={"max_output_tokens": MAX_OUTPUT_TOKENS, "temperature": 0},
         model=model,
     )
-    policy = RetryPolicy(retries=RETRIES)
     try:
-        for attempt in range(1, RETRIES + 2):
-            done: Attempt = await client.attempt(request)
-            if not done.retryable or attempt > RETRIES:
-                break
-            await asyncio.sleep(policy.delay(attempt, done.retry_after))
+        done, attempt = await _send(client, request)
     except AuthError as exc:
         step = Step(api, "FAIL", f"{REFUSED}: HTTP {exc.status}", facts={"status": exc.status})
-        return [step, skipped(f"{api} reasoning", "no answer")]
-    return _request_steps(api, done.completion, attempt, recorder.body)
+        return [step, *(skipped(f"{api} {later}", "no answer") for later in ("reasoning", "tools"))]
+    steps = _request_steps(api, done.completion, attempt, recorder.body)
+    if done.completion.error is not None:
+        return [*steps, skipped(f"{api} tools", "no answer")]
+    try:
+        tried, attempts = await _send(client, tools_request(api, model, MAX_OUTPUT_TOKENS))
+    except AuthError as exc:
+        step = Step(f"{api} tools", "FAIL", f"{REFUSED}: HTTP {exc.status}")
+        return [*steps, step]
+    return [*steps, tools_step(api, tried.completion, attempts)]
+
+
+async def _send(client: Client, request: Request) -> tuple[Attempt, int]:
+    """``request`` with up to :data:`RETRIES` retries: the last attempt and how many."""
+    policy = RetryPolicy(retries=RETRIES)
+    for attempt in range(1, RETRIES + 2):
+        done = await client.attempt(request)
+        if not done.retryable or attempt > RETRIES:
+            break
+        await asyncio.sleep(policy.delay(attempt, done.retry_after))
+    return done, attempt
 
 
 def _request_steps(api: Api, c: Completion, attempts: int, body: bytes) -> list[Step]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from harness.doctor import command as doctor
+from harness.doctor.tools import tools_request
 from harness.engine.requests import build_request
 from harness.local.server import free_port
 from harness.models import Message
@@ -67,8 +68,10 @@ def test_a_healthy_vllm_like_server_is_ready(
     )
     assert line(out, "chat reasoning").startswith("ok chat reasoning message.reasoning (")
     assert "reasoning item, content" in line(out, "responses reasoning")
+    assert line(out, "chat tools").startswith("ok chat tools tools accepted (tool_choice auto)")
+    assert line(out, "responses tools").startswith("ok responses tools tools accepted")
     # the requests are those a run sends: build_request's bodies
-    posts = {r.path: r.body for r in server.requests if r.body is not None}
+    posts = [(r.path, r.body) for r in server.requests if r.body is not None]
     for api in ("chat", "responses"):
         sent = build_request(
             api,
@@ -77,7 +80,8 @@ def test_a_healthy_vllm_like_server_is_ready(
             params={"max_output_tokens": doctor.MAX_OUTPUT_TOKENS, "temperature": 0},
             model=DEFAULT_MODEL,
         )
-        assert posts[sent.path] == sent.body
+        tools = tools_request(api, DEFAULT_MODEL, doctor.MAX_OUTPUT_TOKENS)
+        assert [body for path, body in posts if path == sent.path] == [sent.body, tools.body]
     assert {r.path for r in server.requests if r.body is None} >= {
         "/health",
         "/v1/models",
@@ -292,8 +296,10 @@ def test_json_output(server: ScriptedServer, capsys: pytest.CaptureFixture[str])
         "responses fields",
         "chat",
         "chat reasoning",
+        "chat tools",
         "responses",
         "responses reasoning",
+        "responses tools",
     ]
     assert steps["chat fields"]["facts"]["undeclared"] == ["chat_template_kwargs"]
     assert "reasoning_effort" in steps["chat fields"]["facts"]["declared"]
