@@ -15,9 +15,12 @@ new, ...) and the baseline's outcomes and answer, which no sample record says.
 Texts are capped: ``answer``, ``reasoning``, ``extracted`` and string values a check
 observed keep their first :data:`RECORD_TEXT_CAP` characters and end with ``... [N more
 chars]``; a record whose answer or reasoning was cut says the original length in
-``answer_chars`` / ``reasoning_chars`` (absent when nothing was cut). The answer cache keeps
-the whole text. Control characters (NUL included) are JSON escapes, and so are U+0085,
-U+2028 and U+2029, which ``str.splitlines`` would take for line ends.
+``answer_chars`` / ``reasoning_chars`` (absent when nothing was cut). A sample whose model
+made tool calls has ``tool_calls``: ``[{id, name, raw, arguments, error}]`` (``raw`` capped
+the same way, ``arguments`` left out when it did not parse or its text was cut; no
+``tool_calls`` key when there were none). The answer cache keeps the whole text. Control
+characters (NUL included) are JSON escapes, and so are U+0085, U+2028 and U+2029, which
+``str.splitlines`` would take for line ends.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.models import CheckResult, Request, SampleResult
+from harness.models import CheckResult, Request, SampleResult, ToolCall
 from harness.secret import redact
 
 RECORD_TEXT_CAP = 100_000  # characters of an answer, reasoning or observed text kept
@@ -100,6 +103,7 @@ def sample_record(
         "answer": capped(done.answer),
         "reasoning": capped(done.reasoning),
         **lengths,
+        **_tool_calls(done.tool_calls),
         "extracted": None if sample.extracted is None else capped(sample.extracted),
         "usage": asdict(done.usage),
         "latency_ms": round(done.latency_ms, 3),
