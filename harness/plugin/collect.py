@@ -123,6 +123,8 @@ class CaseItem(pytest.Item):
             structured_output=self.case.structured_output,
             stream=self.case.stream or state.settings.stream,
             budget=self.budget,
+            tools=self.case.tools,
+            tool_choice=self.case.tool_choice,
         )
         budget = self.case.params.get("max_output_tokens")
         where: dict[str, str | int] = {"suite": self.suite.name, "case": self.case.id}

@@ -46,6 +46,12 @@ RIGHT_ANSWERS = [
         ]
     ),
     Rule(
+        match="weather like in Paris",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
+    ),
+    Rule(match="What can you do", answer="I can tell you the weather in any city."),
+    Rule(match='"temp_c": 27', answer="Yes: it is 27 °C and sunny in Lisbon."),
+    Rule(
         match="tides",
         answer="Tides are caused mostly by the Moon's gravity, and a little by the Sun's.",
     ),
@@ -68,7 +74,7 @@ def test_every_example_suite_passes_on_both_apis(
     result = examples.runpytest(
         "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "-v"
     )
-    cases = 5 + 3 + 2 + 3 + 6 * 2  # the sentiment rows run through two prompts
+    cases = 5 + 3 + 2 + 3 + 6 * 2 + 3  # the sentiment rows run through two prompts
     result.assert_outcomes(passed=cases * 2)
     result.stdout.re_match_lines([r"judge: 6 verdicts, 0 from cache, 6 sent .*"])
     result.stdout.re_match_lines(
@@ -80,6 +86,7 @@ def test_every_example_suite_passes_on_both_apis(
             r"suites/sentiment.yaml::pasta\[terse-chat-default\] PASSED.*",
             r"suites/sentiment.yaml::pasta\[careful-responses-default\] PASSED.*",
             r"suites/summaries.yaml::tides\[responses-default\] PASSED.*",
+            r"suites/tools.yaml::weather_paris\[responses-default\] PASSED.*",
         ]
     )
     constrained = [r.body for r in server.requests if "Linus" in str(r.body)]
