@@ -11,6 +11,7 @@ process group is killed.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -38,17 +39,21 @@ class Session:
         self._buffer = b""
         theirs_in, self._to = os.pipe()  # we write commands, Chromium reads them on fd 3
         self._from, theirs_out = os.pipe()  # Chromium writes answers on fd 4
+
+        def pipes() -> None:  # in the child: its ends at 3 and 4, inheritable
+            low_in = fcntl.fcntl(theirs_in, fcntl.F_DUPFD, 10)
+            low_out = fcntl.fcntl(theirs_out, fcntl.F_DUPFD, 10)
+            os.dup2(low_in, 3)
+            os.dup2(low_out, 4)
+
         size = f"--window-size={window[0]},{window[1]}"
         command = [binary, *FLAGS, f"--user-data-dir={self._profile.name}", size]
         command += ["--remote-debugging-pipe", "--hide-scrollbars", "about:blank"]
-        # a shell puts Chromium's ends of the pipes at 3 and 4, then becomes Chromium
-        # (no Python runs between fork and exec, which a preexec_fn would need)
-        place = 'exec 3<&"$1" 4>&"$2"; shift 2; exec "$@"'
         try:
             self._process = subprocess.Popen(
-                ["/bin/sh", "-c", place, "sh", str(theirs_in), str(theirs_out), *command],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, pass_fds=(theirs_in, theirs_out),
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=False,
+                preexec_fn=pipes,  # dup2 only, before exec
             )  # fmt: skip
         except OSError as exc:
             self._profile.cleanup()
