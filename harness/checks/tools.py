@@ -71,7 +71,7 @@ def _well_formed(call: ToolCall, validators: Mapping[str, Validator]) -> str | N
         offered = ", ".join(sorted(validators))
         return f"{call.name!r} was not offered (offered: {offered})"
     if call.error is not None:
-        return f"the arguments of {call.name!r} are not JSON: {call.error}"
+        return f"the arguments of {call.name!r} cannot be read: {call.error}"
     validator = validators.get(call.name)
     if validator is not None:
         try:

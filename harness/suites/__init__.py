@@ -6,6 +6,7 @@
   mistake as ``file:line: key: message``; ``parts`` (checks rendered with a case's vars,
   ``extract``, structured output) and ``prompts`` (a case's messages for each prompt
   variant) build the pieces of a case; ``sites`` say where each piece was written;
+- ``tools``: ``tools:`` (inline or a file under ``evals/``) checked, and ``tool_choice``;
 - ``datasets``: ``dataset:`` files (CSV, JSONL, JSON, YAML) -> rows with their lines, bounded;
 - ``sampling``: ``--glm-sample``'s seeded, stable choice of cases;
 - ``problems``: the suite JSON Schema (``schema/suite.schema.json``), validation against

@@ -57,7 +57,7 @@ def graded(spec: Mapping[str, Any], *calls: ToolCall) -> tuple[bool, Any, str]:
     ({"tool_call": {"name": "get_weather", "arguments": {"city": {"icontains": "paris"}}}}, [PARIS], True, ""),
     ({"tool_call": {"name": "get_weather", "arguments": {"city": {"icontains": "paris"}}}}, [ROME], False, "get_weather: city: icontains: 'paris' not in answer (ignoring case)"),
     ({"tool_call": "get_weather"}, [NUMBER_CITY], False, "the arguments of 'get_weather' do not fit its parameters: /city: 5 is not of type 'string'"),
-    ({"tool_call": "get_weather"}, [BROKEN], False, "the arguments of 'get_weather' are not JSON: not JSON: Unterminated string"),
+    ({"tool_call": "get_weather"}, [BROKEN], False, "the arguments of 'get_weather' cannot be read: not JSON: Unterminated string"),
     ({"tool_call": "send_mail"}, [NOT_OFFERED], False, "'delete_all' was not offered (offered: get_weather, send_mail)"),
     ({"tool_calls": [{"name": "send_mail"}, {"name": "get_weather"}]}, [MAIL, PARIS], True, ""),
     ({"tool_calls": [{"name": "get_weather"}, {"name": "send_mail"}]}, [MAIL, PARIS], False, "call 0: called 'send_mail', not 'get_weather'"),
