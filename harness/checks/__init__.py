@@ -10,6 +10,8 @@ families, and grading.
   tokens; a project's own ``python`` functions; a model as judge);
 - ``regexes`` (RE2, linear time), ``schemas`` (``$ref`` s resolved under ``evals/`` only),
   ``jsontext`` (JSON found in prose, bounded): what the families run on hostile answers;
+- ``tools``: the tool call checks (``tool_call``, ``tool_calls``, ``no_tool_call``,
+  ``tool_call_count``), each call checked against the tools offered;
 - ``grading``: one completion -> a graded sample; samples -> the verdict of an item.
 
 May import: the ground floor only. (A judge's requests are sent by ``plugin.judging``.)
