@@ -9,7 +9,10 @@
 - ``retry``: when to retry and how long to wait; ``limiter``: adaptive concurrency;
   ``cache``: the answer cache; ``workers``: the grading threads;
 - ``runner``: the :class:`Engine`, one asyncio loop in a thread that schedules every
-  request, retries it, caches it and hands it to its callback.
+  request, retries it, caches it and hands it to its callback;
+- ``fingerprint``: the server's identity (``/version``, ``/v1/models``, a hash of
+  ``/openapi.json``) and how it changed; ``canary``: the probes that check, before a
+  gating run, that the endpoint still behaves as the suites assume.
 
 May import: the ground floor and ``settings``.
 """

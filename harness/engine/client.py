@@ -15,6 +15,8 @@ A reply is read within ``max_reply_bytes`` (on the wire and decompressed,
 stream, within ``timeout`` seconds: a deadline, not a per-read limit.
 Nothing but :class:`~harness.errors.AuthError` leaves :meth:`Client.attempt`: any other
 failure, a bug included, is an error completion, so no traceback shows its locals.
+:meth:`Client.get` reads the GET paths (``/version``, ``/v1/models``, ``/openapi.json``)
+the same way, within the same cap and scrubbed, and never raises.
 """
 
 from __future__ import annotations
@@ -42,10 +44,23 @@ from harness.models import Completion, Request
 from harness.secret import Secret
 from harness.settings.values import DEFAULT_MAX_REPLY_MB, DEFAULT_TIMEOUT
 
-__all__ = ["Attempt", "Client", "build_request", "error_message", "parse_response"]
+__all__ = ["Attempt", "Client", "Fetched", "build_request", "error_message", "parse_response"]
 
 DEFAULT_MAX_CONNECTIONS = 32
 POOL_SIZE = 8  # connections per httpx pool
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One ``GET``: the status (0 when no HTTP answer came), the body (read within the
+    reply cap, scrubbed of the token) and, when no whole body came, what went wrong in
+    ``error`` and the exception in ``failure`` (for a caller that words it itself)."""
+
+    status: int
+    body: bytes = b""
+    latency_ms: float = 0.0
+    error: str | None = None
+    failure: BaseException | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +253,49 @@ class Client:
         headers = response.headers
         retry = should_retry(status, headers, no_response=False, failed=True)
         return Attempt(failed, retry, parse_retry_after(headers) if retry else None)
+
+    async def get(self, path: str, *, timeout: float | None = None) -> Fetched:
+        """``GET path`` once, with the run's headers and token, within ``timeout`` seconds
+        (at most the client's deadline) and the reply cap; never raises (a 401 is a
+        status like any other: the caller says what it means)."""
+        start = time.perf_counter()
+        limit = self.timeout if timeout is None else min(timeout, self.timeout)
+        outgoing = httpx.Request(
+            "GET",
+            self.base_url + path,
+            headers=self._headers,
+            extensions={"timeout": httpx.Timeout(limit).as_dict()},
+        )
+        status = 0
+        try:
+            async with asyncio.timeout(limit):
+                response = await next(self._turn).handle_async_request(outgoing)
+                status = response.status_code
+                try:
+                    coding = (
+                        ""
+                        if response.is_stream_consumed
+                        else response.headers.get("content-encoding", "")
+                    )
+                    reader = BodyReader(coding, self.max_reply_bytes)
+                    async for chunk in _raw(response):
+                        reader.collect(chunk)
+                    body = reader.body()
+                finally:
+                    await response.aclose()
+        except TimeoutError as exc:
+            return Fetched(0, latency_ms=_ms(start), error=f"timeout after {limit:g}s", failure=exc)
+        except httpx.HTTPError as exc:
+            said = self._scrub(f"connection error: {_describe(exc)}")
+            return Fetched(0, latency_ms=_ms(start), error=said, failure=exc)
+        except (ReplyTooLarge, BadEncoding) as exc:
+            return Fetched(status, latency_ms=_ms(start), error=str(exc), failure=exc)
+        except Exception as exc:  # a bug, or something no rule above foresaw
+            said = self._scrub(f"client error: {type(exc).__name__}: {exc}")[:500]
+            return Fetched(status, latency_ms=_ms(start), error=said, failure=exc)
+        if self._secret:
+            body = self._secret.scrub_bytes(body)
+        return Fetched(status, body, _ms(start))
 
     async def aclose(self) -> None:
         """Close the connection pools."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from harness.engine.cache import Cache, cache_key
-from harness.engine.client import Attempt
+from harness.engine.client import Attempt, Fetched
 from harness.engine.limiter import AdaptiveLimit
 from harness.engine.parse import error_completion
 from harness.engine.retry import RetryPolicy
@@ -47,6 +47,8 @@ class Sender(Protocol):
     async def attempt(
         self, request: Request, *, max_output_tokens: int | None = None
     ) -> Attempt: ...
+
+    async def get(self, path: str, *, timeout: float | None = None) -> Fetched: ...
 
     async def aclose(self) -> None: ...
 
@@ -115,6 +117,9 @@ class Engine:
         )
         self.stats, self.judge_stats = self._answers.stats, self._judges.stats
         self.limit, self.judge_limit = self._answers.limit, self._judges.limit
+        # the canaries: the answers' client and limit, counted apart, never cached
+        self._canaries = _Lane(answers[0], answers[1], endpoint)
+        self.canary_stats = self._canaries.stats
 
     async def _setup(
         self,
@@ -154,6 +159,21 @@ class Engine:
         if inspect.isawaitable(result):
             return await result
         return result
+
+    def probe(
+        self, request: Request, *, max_output_tokens: int | None = None
+    ) -> concurrent.futures.Future[tuple[Completion, int]]:
+        """Send ``request`` now, bypassing the cache (a canary tests the server as it is),
+        with the answers' retries and limit, counted in ``canary_stats``. The future
+        resolves to ``(completion, attempts)``, or raises AuthError."""
+        coro = self._send(self._canaries, request, max_output_tokens)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def fetch(self, path: str, *, timeout: float) -> concurrent.futures.Future[Fetched]:
+        """``GET path`` once on the answers' client (the server's fingerprint): not
+        cached, retried or counted."""
+        coro = self._answers.client.get(path, timeout=timeout)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     async def offload(self, fn: Callable[..., T], *args: object) -> T:
         """``fn(*args)`` in a grading thread, awaited on the loop (which meanwhile serves
