@@ -1,7 +1,8 @@
 """Reports, pure: results -> lines, Markdown, an HTML page with SVG charts.
 
 - ``terminal``: failure and regression reports and the end-of-run lines;
-- ``markdown``: the report for a pull request comment or a step summary;
+- ``markdown``: the report for a pull request comment or a step summary, with ``flips``
+  (the regressed and flipped cases as a compact matrix);
 - ``html``: the self-contained page of a run, put together (``glm-harness report``) from
   ``groups`` (the summary table), ``charts`` (a suite's charts, drawn by ``svg`` with the
   geometry of ``layout``), ``comparisons`` (compare's verdicts on the run), ``matrix``
