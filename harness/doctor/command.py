@@ -2,7 +2,8 @@
 
 Steps: reach (``GET /health``, else ``GET /v1/models``), auth and model (``GET
 /v1/models`` with the token), openapi (``GET /openapi.json``: which fields the harness
-sends are declared, see :mod:`harness.doctor.openapi`), then one small request per API,
+sends are declared, see :mod:`harness.doctor.openapi`, and which request fields differ
+from vLLM 0.33.0's, see :mod:`harness.doctor.pinned`), then one small request per API,
 built by ``build_request`` and sent by :class:`~harness.engine.client.Client` as a run sends it,
 with the reasoning field the server filled, and one offering a tool with ``tool_choice:
 auto`` (:mod:`harness.doctor.tools`). Settings come from where a run takes them:
@@ -25,7 +26,6 @@ from typing import Any
 
 import httpx
 
-from harness import __version__
 from harness.doctor.probes import REFUSED, auth_and_model, openapi, reach
 from harness.doctor.report import (
     EXIT_FAIL,
@@ -130,28 +130,24 @@ async def _diagnose(
         for api in APIS
     }
     base, token_set = clients["chat"].base_url, bool(api_key)
-    headers = {**extra, "Accept": "application/json", "User-Agent": f"glm-harness/{__version__}"}
-    if api_key:
-        headers["Authorization"] = api_key.bearer()
+    # the GET probes: the engine's client, as a run reads /version, /v1/models, /openapi.json
+    http = Client(
+        base_url, api_key=api_key, headers=extra, timeout=min(timeout, GET_TIMEOUT),
+        max_reply_bytes=REPLY_CAP,
+    )  # fmt: skip
     try:
-        async with httpx.AsyncClient(
-            base_url=base,
-            headers=headers,
-            timeout=min(timeout, GET_TIMEOUT),
-            trust_env=False,
-            transport=_Recorder(api_key),
-        ) as http:
-            steps = [await reach(http)]
-            if steps[0].status == "FAIL":
-                why = "the endpoint cannot be reached"
-                later = ("auth", "model", "openapi", "chat", "responses")
-                return Report(base, model, token_set, (*steps, *(skipped(n, why) for n in later)))
-            steps += await auth_and_model(http, model, token_set)
-            steps += await openapi(http)
+        steps = [await reach(http)]
+        if steps[0].status == "FAIL":
+            why = "the endpoint cannot be reached"
+            later = ("auth", "model", "openapi", "chat", "responses")
+            return Report(base, model, token_set, (*steps, *(skipped(n, why) for n in later)))
+        steps += await auth_and_model(http, model, token_set)
+        steps += await openapi(http)
         answers = await asyncio.gather(
             *(_request(clients[api], recorders[api], api, model) for api in APIS)
         )
     finally:
+        await http.aclose()
         for client in clients.values():
             await client.aclose()
     return Report(base, model, token_set, (*steps, *(step for pair in answers for step in pair)))

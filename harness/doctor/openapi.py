@@ -78,7 +78,7 @@ def _check(document: Mapping[str, Any], api: Api) -> FieldReport:
     schema = request_schema(document, path)
     if schema is None:
         return FieldReport(api, path, found=False)
-    properties, _ = _properties(document, schema, 0)
+    properties, _ = properties_of(document, schema, 0)
     if not properties:
         return FieldReport(api, path, found=True, open_body=True)
     declared: list[str] = []
@@ -90,7 +90,7 @@ def _check(document: Mapping[str, Any], api: Api) -> FieldReport:
         if not child:
             known = parent in properties
         else:
-            inner, free_form = _properties(document, properties[parent], 0)
+            inner, free_form = properties_of(document, properties[parent], 0)
             known = free_form or child in inner
         (declared if known else undeclared).append(name)
     return FieldReport(api, path, True, tuple(declared), tuple(undeclared))
@@ -109,10 +109,10 @@ def request_schema(document: Mapping[str, Any], path: str) -> Mapping[str, Any] 
     if item is None:
         tail = path.removeprefix("/v1")
         item = next((v for k, v in paths.items() if str(k).endswith(tail)), None)
-    operation = _resolve(document, item.get("post")) if isinstance(item, Mapping) else None
+    operation = resolve(document, item.get("post")) if isinstance(item, Mapping) else None
     if operation is None:
         return None
-    body = _resolve(document, operation.get("requestBody"))
+    body = resolve(document, operation.get("requestBody"))
     content = body.get("content") if body is not None else None
     if not isinstance(content, Mapping):
         return None
@@ -120,11 +120,11 @@ def request_schema(document: Mapping[str, Any], path: str) -> Mapping[str, Any] 
     for kind in kinds:
         media = content[kind]
         if "json" in str(kind) and isinstance(media, Mapping):
-            return _resolve(document, media.get("schema"))
+            return resolve(document, media.get("schema"))
     return None
 
 
-def _resolve(document: Mapping[str, Any], node: Any, depth: int = 0) -> Mapping[str, Any] | None:
+def resolve(document: Mapping[str, Any], node: Any, depth: int = 0) -> Mapping[str, Any] | None:
     """``node``, with a local ``$ref`` (``#/components/schemas/Name``) followed."""
     while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
         if depth > _MAX_DEPTH:
@@ -146,12 +146,18 @@ def _pointer(document: Mapping[str, Any], ref: str) -> Any:
     return node
 
 
-def _properties(document: Mapping[str, Any], node: Any, depth: int) -> tuple[dict[str, Any], bool]:
+def properties_of(
+    document: Mapping[str, Any], node: Any, depth: int = 0, seen: set[int] | None = None
+) -> tuple[dict[str, Any], bool]:
     """The properties ``node`` declares (merged over union branches), and whether it is
-    a free-form object (declares no properties but takes any key)."""
-    schema = _resolve(document, node)
-    if schema is None or depth > _MAX_DEPTH:
+    a free-form object (declares no properties but takes any key). Each schema is read
+    once (``seen``): a hostile document's unions of the same ``$ref`` s, nested, would
+    otherwise take time exponential in their depth."""
+    schema = resolve(document, node)
+    seen = set() if seen is None else seen
+    if schema is None or depth > _MAX_DEPTH or id(schema) in seen:
         return {}, False
+    seen.add(id(schema))
     found: dict[str, Any] = {}
     own = schema.get("properties")
     if isinstance(own, Mapping):
@@ -160,7 +166,7 @@ def _properties(document: Mapping[str, Any], node: Any, depth: int) -> tuple[dic
     for keyword in ("anyOf", "oneOf", "allOf"):
         branches = schema.get(keyword)
         for branch in branches if isinstance(branches, list) else []:
-            inner, open_branch = _properties(document, branch, depth + 1)
+            inner, open_branch = properties_of(document, branch, depth + 1, seen)
             found.update(inner)
             free_form = free_form or open_branch
     return found, free_form and not found

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.doctor.openapi import FieldReport
+from harness.doctor.pinned import SchemaDiff
 from harness.secret import Secret
 
 Status = Literal["ok", "warn", "FAIL", "skip"]
@@ -92,6 +93,28 @@ def field_step(api: str, fields: FieldReport) -> Step:
     missing = ", ".join(fields.undeclared)
     summary = f"not declared (may be silently ignored): {missing}"
     return Step(name, "warn", summary, (f"the other {len(fields.declared)} are declared",), facts)
+
+
+def schema_step(diff: SchemaDiff, version: str) -> Step:
+    """The request fields ``diff.api``'s schema adds, removes or changes against vLLM
+    ``version``'s (top-level fields and their own fields; types and enums)."""
+    name = f"{diff.api} schema"
+    facts: dict[str, Any] = {"added": list(diff.added), "removed": list(diff.removed)}
+    facts |= {"changed": list(diff.changed), "pinned": version}
+    if not diff.found:
+        return Step(name, "skip", f"no request schema for POST {diff.path}", facts=facts)
+    if diff.same:
+        return Step(name, "ok", f"the request fields of vLLM {version}", facts=facts)
+    parts = [
+        f"{what} {', '.join(names)}"
+        for what, names in (
+            ("added:", diff.added), ("removed:", diff.removed), ("changed:", diff.changed),
+        )
+        if names
+    ]  # fmt: skip
+    summary = f"not vLLM {version}'s request fields: {'; '.join(parts)}"
+    hint = (f"the harness is checked against vLLM {version}; see docs/doctor.md",)
+    return Step(name, "warn", summary, hint, facts)
 
 
 def chat_reasoning(body: bytes) -> Step:

@@ -62,6 +62,10 @@ def test_a_healthy_vllm_like_server_is_ready(
     assert line(out, "model") == f"ok model {DEFAULT_MODEL} is served"
     assert line(out, "chat fields").startswith("ok chat fields all 21 fields")
     assert line(out, "responses fields").startswith("ok responses fields all 19 fields")
+    assert line(out, "chat schema") == "ok chat schema the request fields of vLLM 0.33.0"
+    assert line(out, "responses schema") == (
+        "ok responses schema the request fields of vLLM 0.33.0"
+    )
     assert re.match(
         r'ok chat 200 in \d+ ms, answer "OK", finish stop, usage \d+ in / \d+ out',
         line(out, "chat"),
@@ -119,7 +123,75 @@ def test_a_field_the_schema_lacks_is_named(
     assert "not declared (may be silently ignored): seed, reasoning.effort" in (
         line(out, "responses fields")
     )
-    assert "verdict: usable with warnings (2)" in out
+    # and against vLLM 0.33.0's request fields: the same fields, removed
+    assert line(out, "chat schema").startswith(
+        "warn chat schema not vLLM 0.33.0's request fields: removed: reasoning_effort"
+    )
+    assert line(out, "responses schema").startswith(
+        "warn responses schema not vLLM 0.33.0's request fields: removed: seed, reasoning.effort"
+    )
+    assert "verdict: usable with warnings (4)" in out
+
+
+def test_request_fields_are_listed_against_vllm_0_33_0(
+    server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an older server: no thinking_token_budget, no Responses chat_template_kwargs, fewer
+    # efforts; and a field of its own
+    doc = vllm_openapi(
+        drop_chat=("thinking_token_budget",),
+        drop_responses=("chat_template_kwargs", "reasoning.context"),
+        add_chat={"guided_json": {"anyOf": [{"type": "object"}, {"type": "null"}]}},
+    )
+    effort = {"anyOf": [{"type": "string", "enum": ["low", "medium", "high"]}, {"type": "null"}]}
+    doc["components"]["schemas"]["ChatCompletionRequest"]["properties"]["reasoning_effort"] = effort
+    healthy(server).openapi = doc
+    code, out = run(capsys, "--base-url", server.url)
+    assert code == 0
+    assert line(out, "chat schema") == (
+        "warn chat schema not vLLM 0.33.0's request fields: added: guided_json; removed: "
+        'thinking_token_budget; changed: reasoning_effort (enum -"max" -"minimal" -"none" '
+        '-"xhigh") the harness is checked against vLLM 0.33.0; see docs/doctor.md'
+    )
+    assert line(out, "responses schema").startswith(
+        "warn responses schema not vLLM 0.33.0's request fields: removed: chat_template_kwargs, "
+        "reasoning.context"
+    )
+    code, out = run(capsys, "--base-url", healthy(server).url, "--format", "json")
+    steps = {s["name"]: s for s in json.loads(out)["steps"]}
+    assert steps["chat schema"]["status"] == "ok"
+    assert steps["chat schema"]["summary"] == "the request fields of vLLM 0.33.0"
+
+
+def test_a_hostile_openapi_document_is_bounded_and_scrubbed(
+    server: ScriptedServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = secrets.token_urlsafe(24)
+    monkeypatch.setenv("GLM_API_KEY", token)
+    healthy(server).api_key = token
+    # the token echoed as a field name and in the title, unions nested deep
+    doc = vllm_openapi(add_chat={f"x_{token}": {"type": "string"}})
+    doc["info"]["title"] = f"proxy for {token}"
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(300):
+        deep = {"anyOf": [deep]}
+    doc["components"]["schemas"]["ResponsesRequest"]["properties"]["deep"] = deep
+    server.openapi = doc
+    code, out = run(capsys, "--base-url", server.url)
+    assert code == 0
+    assert_token_hidden(token, out)
+    assert "added: x_" in line(out, "chat schema")
+    assert "added: deep" in line(out, "responses schema")
+    # a document nested deeper than JSON can be parsed, and one over the reply cap
+    server.openapi = b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
+    code, out = run(capsys, "--base-url", server.url)
+    assert line(out, "openapi").startswith("warn openapi GET /openapi.json: not a JSON object")
+    with monkeypatch.context() as patched:
+        patched.setattr(doctor, "REPLY_CAP", 64 * 1024)
+        server.openapi = {"openapi": "3.1.0", "pad": "x" * 100_000}
+        code, out = run(capsys, "--base-url", server.url)
+    assert line(out, "openapi").startswith("warn openapi GET /openapi.json: reply larger than")
+    assert_token_hidden(token, out)
 
 
 def test_no_openapi_is_a_warning(
@@ -280,7 +352,7 @@ def test_json_output(server: ScriptedServer, capsys: pytest.CaptureFixture[str])
     code, out = run(capsys, "--base-url", server.url, "--format", "json")
     data = json.loads(out)
     assert code == data["exit_code"] == 0
-    assert data["verdict"] == "usable with warnings (1)"
+    assert data["verdict"] == "usable with warnings (2)"  # chat fields, chat schema
     assert (data["base_url"], data["model"], data["token_set"]) == (
         server.url,
         DEFAULT_MODEL,
@@ -294,6 +366,8 @@ def test_json_output(server: ScriptedServer, capsys: pytest.CaptureFixture[str])
         "openapi",
         "chat fields",
         "responses fields",
+        "chat schema",
+        "responses schema",
         "chat",
         "chat reasoning",
         "chat tools",
@@ -302,6 +376,10 @@ def test_json_output(server: ScriptedServer, capsys: pytest.CaptureFixture[str])
         "responses tools",
     ]
     assert steps["chat fields"]["facts"]["undeclared"] == ["chat_template_kwargs"]
+    assert steps["chat schema"]["facts"] == {
+        "added": [], "removed": ["chat_template_kwargs"], "changed": [], "pinned": "0.33.0",
+    }  # fmt: skip
+    assert steps["responses schema"]["status"] == "ok"
     assert "reasoning_effort" in steps["chat fields"]["facts"]["declared"]
     assert steps["chat reasoning"]["facts"]["field"] == "message.reasoning"
     assert steps["chat"]["facts"]["status"] == 200

@@ -55,7 +55,6 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -224,7 +223,7 @@ class ScriptedServer:
         self.auto_tools = self._initial_auto_tools = auto_tools
         self.api_key = self._initial_api_key = api_key
         self.model = model
-        self.openapi = openapi  # GET /openapi.json; None: 404
+        self.openapi: dict[str, Any] | bytes | None = openapi  # GET /openapi.json; None: 404
         self.not_served = not_served  # POST paths that answer 404
         self._initial_get = (openapi, not_served)
         self._address = (host, port)
@@ -392,7 +391,8 @@ class ScriptedServer:
             return _Reply(200, _json({"object": "list", "data": [entry]}))
         if self.openapi is None:
             return _Reply(404, _json({"detail": "Not Found"}))
-        return _Reply(200, _json(self.openapi))
+        raw = self.openapi if isinstance(self.openapi, bytes) else None  # e.g. a hostile body
+        return _Reply(200, raw if raw is not None else _json(self.openapi))
 
     def _reply(self, path: str, headers: dict[str, str], body: Any) -> _Reply:
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
@@ -984,102 +984,82 @@ def _json(data: Any) -> bytes:
 
 # -- GET /openapi.json -----------------------------------------------------------------
 
-_OPTIONAL = [{"type": "null"}]
-_CHAT_FIELDS: dict[str, Any] = {
-    "messages": {"type": "array", "items": {"type": "object"}},
-    "model": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-    "frequency_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL], "default": 0.0},
-    "max_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL], "deprecated": True},
-    "max_completion_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "n": {"anyOf": [{"type": "integer"}, *_OPTIONAL], "default": 1},
-    "presence_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL], "default": 0.0},
-    "response_format": {
-        "anyOf": [
-            {"$ref": "#/components/schemas/ResponseFormat"},
-            {"$ref": "#/components/schemas/StructuralTagResponseFormat"},
-            *_OPTIONAL,
-        ]
-    },
-    "seed": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "stop": {"anyOf": [{"type": "string"}, {"type": "array"}, *_OPTIONAL]},
-    "stream": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
-    "stream_options": {"anyOf": [{"$ref": "#/components/schemas/StreamOptions"}, *_OPTIONAL]},
-    "temperature": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "top_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "reasoning_effort": {
-        "anyOf": [{"enum": ["none", "low", "medium", "high"], "type": "string"}, *_OPTIONAL]
-    },
-    "include_reasoning": {"type": "boolean", "default": True},
-    "top_k": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "min_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "repetition_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "chat_template_kwargs": {
-        "anyOf": [{"type": "object", "additionalProperties": True}, *_OPTIONAL]
-    },
-    "thinking_token_budget": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
+# Nested models keep the names FastAPI gives them (tests point $refs at some of them).
+_MODEL_NAMES = {
+    ("chat", "stream_options"): "StreamOptions",
+    ("chat", "response_format"): "ResponseFormat",
+    ("responses", "reasoning"): "Reasoning",
+    ("responses", "text"): "ResponseTextConfig",
 }
-_RESPONSES_FIELDS: dict[str, Any] = {
-    "background": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
-    "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {}}]},
-    "instructions": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-    "max_output_tokens": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "model": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-    "previous_response_id": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-    "reasoning": {"anyOf": [{"$ref": "#/components/schemas/Reasoning"}, *_OPTIONAL]},
-    "store": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": True},
-    "stream": {"anyOf": [{"type": "boolean"}, *_OPTIONAL], "default": False},
-    "temperature": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "text": {"anyOf": [{"$ref": "#/components/schemas/ResponseTextConfig"}, *_OPTIONAL]},
-    "top_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "top_k": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "min_p": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "presence_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "frequency_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "repetition_penalty": {"anyOf": [{"type": "number"}, *_OPTIONAL]},
-    "seed": {"anyOf": [{"type": "integer"}, *_OPTIONAL]},
-    "stop": {"anyOf": [{"type": "string"}, {"type": "array"}, *_OPTIONAL]},
-    "chat_template_kwargs": {  # vLLM 0.33.0 (PR #43761)
-        "anyOf": [{"type": "object", "additionalProperties": True}, *_OPTIONAL]
-    },
-}
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
 
 
-_NESTED: dict[str, tuple[str, dict[str, Any]]] = {  # schema name: (parent field, fields)
-    "StreamOptions": (
-        "stream_options",
-        {"include_usage": {"type": "boolean"}, "continuous_usage_stats": {"type": "boolean"}},
-    ),
-    "ResponseFormat": (
-        "response_format",
-        {
-            "type": {"enum": ["text", "json_object", "json_schema"], "type": "string"},
-            "json_schema": {"anyOf": [{"type": "object"}, *_OPTIONAL]},
-        },
-    ),
-    "StructuralTagResponseFormat": ("", {"type": {"const": "structural_tag"}, "format": {}}),
-    "Reasoning": (
-        "reasoning",
-        {
-            "effort": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-            "summary": {"anyOf": [{"type": "string"}, *_OPTIONAL]},
-        },
-    ),
-    "ResponseTextConfig": ("text", {"format": {"type": "object"}}),
-}
+def _field_schema(field: dict[str, Any], ref: str | None) -> dict[str, Any]:
+    """A pydantic-like schema for a field of the pinned copy: one ``anyOf`` branch per
+    type (the enum values on the branch of their type); an object with fields of its own
+    is a ``$ref`` to ``ref``, one without a free-form ``dict``."""
+    branches: list[dict[str, Any]] = []
+    for kind in field["type"]:
+        if kind == "object":
+            branches.append(
+                {"$ref": f"#/components/schemas/{ref}"}
+                if ref is not None
+                else {"type": "object", "additionalProperties": True}
+            )
+            continue
+        values = [v for v in field.get("enum", []) if _JSON_TYPES.get(type(v)) == kind]
+        branches.append({"type": kind, **({"enum": values} if values else {})})
+    if not branches:
+        return {}  # Any
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
 def vllm_openapi(
-    *, drop_chat: tuple[str, ...] = (), drop_responses: tuple[str, ...] = ()
+    *,
+    drop_chat: tuple[str, ...] = (),
+    drop_responses: tuple[str, ...] = (),
+    add_chat: dict[str, Any] | None = None,
+    add_responses: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An ``/openapi.json`` shaped like the one FastAPI serves for vLLM: both request
-    bodies are ``$ref`` s into ``components/schemas``, optional fields are pydantic's
-    ``anyOf [..., null]``, nested models are ``$ref`` s. It declares every field the
-    harness sends (and a few it does not), except those named in ``drop_chat`` /
-    ``drop_responses`` (a nested one as ``parent.key``, e.g. ``reasoning.effort``)."""
+    """An ``/openapi.json`` shaped like the one FastAPI serves for vLLM 0.33.0: both
+    request bodies are ``$ref`` s into ``components/schemas``, optional fields are
+    pydantic's ``anyOf [..., null]``, nested models are ``$ref`` s. Its request fields are
+    those of the harness's pinned copy (``harness/doctor/vllm-0.33.0-requests.json``, made
+    from vLLM 0.33.0's own document), except those named in ``drop_chat`` /
+    ``drop_responses`` (a nested one as ``parent.key``, e.g. ``reasoning.effort``), plus
+    the schemas of ``add_chat`` / ``add_responses`` (name -> schema)."""
+    from harness.doctor.pinned import load_pinned
+    from harness.engine.requests import PATHS
 
-    def model(name: str, fields: dict[str, Any], drop: Iterable[str]) -> dict[str, Any]:
-        kept = {k: v for k, v in fields.items() if k not in set(drop)}
-        return {"title": name, "type": "object", "properties": kept, "additionalProperties": True}
+    pinned = load_pinned()["requests"]
+    schemas: dict[str, Any] = {}
+
+    def model(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "title": name, "type": "object", "properties": properties,
+            "additionalProperties": True,
+        }  # fmt: skip
+
+    def body(api: str, name: str, drop: tuple[str, ...], add: dict[str, Any] | None) -> None:
+        properties: dict[str, Any] = {}
+        for key, described in pinned[PATHS[api]].items():
+            if key in drop:
+                continue
+            ref = None
+            if described.get("properties"):
+                ref = _MODEL_NAMES.get((api, key)) or f"{name}_{key}"
+                gone = {d.partition(".")[2] for d in drop if d.startswith(f"{key}.")}
+                nested = {
+                    k: _field_schema(v, None)
+                    for k, v in described["properties"].items()
+                    if k not in gone
+                }
+                schemas[ref] = model(ref, nested)
+            properties[key] = _field_schema(described, ref)
+        schemas[name] = model(name, {**properties, **(add or {})})
+
+    body("chat", "ChatCompletionRequest", drop_chat, add_chat)
+    body("responses", "ResponsesRequest", drop_responses, add_responses)
 
     def post(name: str) -> dict[str, Any]:
         schema = {"$ref": f"#/components/schemas/{name}"}
@@ -1090,20 +1070,13 @@ def vllm_openapi(
             }
         }
 
-    schemas = {
-        "ChatCompletionRequest": model("ChatCompletionRequest", _CHAT_FIELDS, drop_chat),
-        "ResponsesRequest": model("ResponsesRequest", _RESPONSES_FIELDS, drop_responses),
-    }
-    for name, (parent, fields) in _NESTED.items():
-        drops = (*drop_chat, *drop_responses)
-        drop = (d.partition(".")[2] for d in drops if parent and d.startswith(f"{parent}."))
-        schemas[name] = model(name, fields, drop)
     ok = {"get": {"responses": {"200": {"description": "Successful Response"}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "FastAPI", "version": "0.1.0"},
         "paths": {
             "/health": ok,
+            "/version": ok,
             "/v1/models": ok,
             "/v1/chat/completions": post("ChatCompletionRequest"),
             "/v1/responses": post("ResponsesRequest"),
