@@ -6,6 +6,8 @@ that import pytest.
 - ``stash``: the key of the run's state in ``config.stash``;
 - ``collect``: ``SuiteFile`` and ``CaseItem`` (collection, scheduling, verdicts);
 - ``state``: the run's state (engine, records, baselines, the local server);
+- ``preflight``: before the first request, the server's fingerprint and the canaries;
+  the words for a server that changed since a baseline;
 - ``judging``: asking the judge for an answer's ``judge`` checks through the engine;
 - ``summary``: ``summary.json``, baseline updates, exit codes, the end-of-run lines.
 
@@ -23,6 +25,7 @@ from harness.plugin.hooks import (
     pytest_configure_node,
     pytest_report_header,
     pytest_report_teststatus,
+    pytest_runtest_makereport,
     pytest_sessionfinish,
     pytest_terminal_summary,
     pytest_testnodedown,
@@ -37,6 +40,7 @@ __all__ = [
     "pytest_configure_node",
     "pytest_report_header",
     "pytest_report_teststatus",
+    "pytest_runtest_makereport",
     "pytest_sessionfinish",
     "pytest_terminal_summary",
     "pytest_testnodedown",

@@ -15,6 +15,7 @@ import pytest
 from harness.plugin.options import (
     MOVED_ROOTDIR,
     add_options,
+    canary_mode,
     option_value,
     rerun_if_rootdir_moved,
     settings_of,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from harness.plugin.state import RunState
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+STOPPED = ("failed", "error")  # canary states that end a run before its first request
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -47,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.plugin.state import RunState
 
     try:
-        settings = settings_of(config)
+        settings, canary = settings_of(config), canary_mode(config)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     root = config.rootpath
@@ -60,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         root=root,
         update_baselines=bool(config.getoption("glm_update_baselines")),
         prune_baselines=bool(config.getoption("glm_prune_baselines")),
+        canary_mode=canary,
         explicit=frozenset(
             (config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args
         ),
@@ -136,8 +139,11 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return lines or None
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reports the items it will run
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Once selection is final, send every selected item's requests (bounded concurrency)."""
+    """Once selection is final: the server's fingerprint and, before a gating run, the
+    canaries (a failed one ends the run here: no item is left to run); then send every
+    selected item's requests (bounded concurrency)."""
     state = session.config.stash.get(STATE, None)
     if state is None or session.config.option.collectonly:
         return
@@ -167,6 +173,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         _start_local(state)
     if state.settings.base_url is None:
         raise pytest.UsageError(NO_ENDPOINT)
+    from harness.plugin.preflight import before_requests, stop_line
+
+    before_requests(state, items, worker=hasattr(session.config, "workerinput"))
+    if stop_line(state) is not None:  # nothing of the suites is sent; the summary says why
+        session.config.hook.pytest_deselected(items=list(session.items))
+        session.items.clear()
+        return
     if hasattr(session.config, "workerinput"):
         return  # under pytest-xdist a worker sends its items' requests as it runs them
     for item in items:
@@ -184,6 +197,21 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
             if value.get("outcome") == "error":
                 return "error", "E", ("ERROR", {"red": True})
     return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A regression on a suite whose baseline was made on another server says so first."""
+    report = yield
+    state = item.config.stash.get(STATE, None)
+    if state is not None and state.server_changes and report.failed and call.when == "call":
+        from harness.plugin.preflight import regression_label
+
+        for name, value in glm_properties(report):
+            label = regression_label(state, str(value.get("suite")))
+            if name == "glm" and value.get("change") == "regression" and label:
+                report.longrepr = f"{label}\n{report.longrepr}"
+    return report
 
 
 def glm_properties(report: pytest.TestReport) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -232,7 +260,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
             workeroutput["glm_stats"] = engine_stats(state.engine())
         workeroutput["glm_losses"] = state.worker_losses()
+        from harness.plugin.preflight import shared
+
+        workeroutput["glm_preflight"] = shared(state)
         return
+    from harness.plugin.preflight import cleanup
+
+    cleanup(state)  # the xdist workers' shared fingerprint and canaries
     from harness.plugin.summary import exit_code, write_baselines, write_summary
 
     if state.update_baselines or state.prune_baselines:
@@ -293,12 +327,16 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
         state.worker_stats.append(stats)
     if state is not None and output.get("glm_losses"):
         state.add_losses(output["glm_losses"])
+    if state is not None and state.server is None and state.canary is None:
+        from harness.plugin.preflight import take
+
+        take(state, output.get("glm_preflight"))  # every worker found the same: one is kept
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The per suite x api x effort table, request counters, where the records are."""
     state = config.stash.get(STATE, None)
-    if state is None or not state.items:
+    if state is None or not (state.items or (state.canary or {}).get("state") in STOPPED):
         return
     from harness.plugin.summary import terminal_lines
     from harness.secret import redact

@@ -132,6 +132,26 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="remove baseline entries whose case x api x effort no longer exists",
     )
+    group.addoption(
+        "--glm-canary",
+        action="store_const",
+        const="always",
+        dest="glm_canary",
+        default=None,
+        help="probe the endpoint before the run even without baselines (ini glm_canary)",
+    )
+    group.addoption(
+        "--glm-no-canary",
+        action="store_const",
+        const="never",
+        dest="glm_canary",
+        help="send no canary probes, even before a gating run",
+    )
+    parser.addini(
+        "glm_canary",
+        "canaries before a run: auto (when a collected suite has baselines), always, never",
+        default="auto",
+    )
     for flag, ini, extra in OPTIONS:
         group.addoption(flag, default=None, **extra)
         if ini is not None:
@@ -208,6 +228,16 @@ def option_value(config: pytest.Config, name: str) -> str:
     """An option's value, else its ini twin's."""
     value = config.getoption(name)
     return str(config.getini(name) if value is None else value).strip()
+
+
+def canary_mode(config: pytest.Config) -> str:
+    """--glm-canary (always), --glm-no-canary (never), else ini glm_canary (auto)."""
+    from harness.errors import ConfigError
+
+    mode = option_value(config, "glm_canary").lower() or "auto"
+    if mode not in ("auto", "always", "never"):
+        raise ConfigError(f"ini glm_canary: {mode!r} not allowed (allowed: auto, always, never)")
+    return mode
 
 
 def settings_of(config: pytest.Config) -> Settings:

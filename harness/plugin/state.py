@@ -54,6 +54,10 @@ class RunState:
     records_lost_reason: str | None = None
     workers_unwritten: int = 0  # cache entries xdist workers could not write
     workers_unwritten_reason: str | None = None
+    canary_mode: str = "auto"  # --glm-canary / --glm-no-canary / ini glm_canary
+    server: dict[str, Any] | None = None  # the server's fingerprint (None: not read)
+    canary: dict[str, Any] | None = None  # what the canaries found (None: not run)
+    server_changes: dict[str, str] = field(default_factory=dict)  # suite -> since its baseline
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)

@@ -22,6 +22,7 @@ from harness.reports.terminal import (
 # pytest's exit codes (this module does not import pytest), and the harness's own
 OK, FAILED, INTERRUPTED = 0, 1, 2
 API_ERRORS = 6  # items ended in `error` (the API failed after retries, or refused the token)
+CANARY_FAILED = 7  # the canaries found the endpoint changed: nothing of the suites was sent
 
 
 def endpoint_line(state: RunState) -> str:
@@ -71,13 +72,19 @@ def sample_line(items: list[dict[str, Any]]) -> list[str]:
 
 
 def terminal_lines(state: RunState, root: Path) -> list[str]:
-    lines = [endpoint_line(state), *sample_line(state.items), *summary_lines(state.items)]
+    from harness.plugin.preflight import server_lines, stop_line
+
+    first, stopped = server_lines(state), stop_line(state)  # the gate says these first
+    if stopped is not None:
+        return [*first, stopped, endpoint_line(state), *state.loss_lines()]
+    lines = [*first, endpoint_line(state), *sample_line(state.items)]
+    lines += summary_lines(state.items)
     lines += [f"effort: {n['text']}" for n in state.ignored]  # right under the table
     lines += [f"thinking budget: {n['text']}" for n in state.budgets]
     stats = state.stats()
     lines += [requests_line(stats), *judge_lines(stats)]
     lines += change_lines(state, root)
-    lines += decision_lines(state.decisions)
+    lines += decision_lines(state.decisions, state.server_changes)
     records = state.run_dir / "records.jsonl"
     if records.exists():
         lines.append(f"records: {os.path.relpath(records, root)}")
@@ -95,6 +102,9 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "endpoint": state.settings.base_url,
         "model": state.settings.model,
         **state.model_file_data(),
+        "server": state.server,
+        **({"server_changes": state.server_changes} if state.server_changes else {}),
+        **({"canary": state.canary} if state.canary is not None else {}),
         "items": {outcome: items[outcome] for outcome in OUTCOMES},
         **({"sampled": sampled(state.items)} if sampled(state.items) else {}),
         **({"shard": list(state.settings.shard)} if state.settings.shard else {}),
@@ -158,6 +168,7 @@ def write_baselines(state: RunState, *, interrupted: bool) -> None:
             ),
             prune=state.prune_baselines,
             model_sha256=state.model_sha256,
+            server=state.server,
         )
     except KeyboardInterrupt:
         state.late_interrupt = True
@@ -180,7 +191,10 @@ def write_baselines(state: RunState, *, interrupted: bool) -> None:
 
 
 def change_lines(state: RunState, root: Path) -> list[str]:
-    """Regressions first, then improvements, new items and known failures."""
+    """Regressions first, then improvements, new items and known failures (a regression
+    on a suite whose baseline was made on another server says so)."""
+    from harness.plugin.preflight import regression_lines
+
     changes = Counter(str(item.get("change", "")) for item in state.items)
     lines = []
     for kind, title in (
@@ -194,6 +208,7 @@ def change_lines(state: RunState, root: Path) -> list[str]:
             lines.append(
                 f"{title} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
             )
+            lines += regression_lines(state, kind)
     if not state.update_baselines and any(changes.values()):
         counts = ", ".join(
             f"{changes[k]} {k}"
@@ -216,10 +231,14 @@ def change_lines(state: RunState, root: Path) -> list[str]:
 
 def exit_code(state: RunState, pytest_status: int) -> int:
     """0 clean; 1 a regression or a failing (new) case; 6 API errors and nothing worse;
-    pytest's own codes otherwise (2 interrupted, 3 internal error, 4 usage, 5 no items)."""
+    7 the canaries failed (6 when they could not run); pytest's own codes otherwise (2
+    interrupted, 3 internal error, 4 usage, 5 no items)."""
     refused = any(item.get("auth_refused") for item in state.items)
     if state.late_interrupt:
         return INTERRUPTED  # Ctrl-C while the baselines were written
+    stopped = (state.canary or {}).get("state")
+    if stopped in ("failed", "error") and pytest_status != INTERRUPTED:
+        return CANARY_FAILED if stopped == "failed" else API_ERRORS
     if pytest_status not in (OK, FAILED, INTERRUPTED) or (
         pytest_status == INTERRUPTED and not refused
     ):
@@ -322,10 +341,13 @@ def budget_notes(state: RunState) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def decision_lines(found: list[dict[str, Any]]) -> list[str]:
+def decision_lines(
+    found: list[dict[str, Any]], server_changes: dict[str, str] | None = None
+) -> list[str]:
     """Gating paired tests, regressions first (the reason already says how many more
     samples would decide an inconclusive one); informational ones only when they see a
-    regression (summary.json keeps them all)."""
+    regression (summary.json keeps them all); a regression on a suite whose baseline was
+    made on another server says so."""
     lines = []
     for d in sorted(found, key=lambda d: (d["state"] != "regression", d["state"])):
         if not d["gates"] and d["state"] != "regression":
@@ -333,6 +355,9 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
         label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
         if not d["gates"]:
             label += " (one sample per case: for information)"
+        said = (server_changes or {}).get(d["suite"])
+        if said and d["state"] == "regression":
+            label += f" (the server changed since the baseline: {said})"
         where = arm(d.get("variant", ""), d["api"], d["effort"], d.get("budget"))
         lines.append(f"paired test {label}: {d['suite']} [{where}]: {d['reason']}")
     return lines
@@ -340,6 +365,7 @@ def decision_lines(found: list[dict[str, Any]]) -> list[str]:
 
 def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
     """--glm-report FILE.md: the run as Markdown for a PR comment or a step summary."""
+    from harness.plugin.preflight import notices, stop_title
     from harness.reports.markdown import markdown_report
 
     text = markdown_report(
@@ -352,6 +378,9 @@ def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:
         decisions=[d for d in state.decisions if d["gates"]],  # the ones that decide the run
         ignored=[n["text"] for n in state.ignored],
         exit_status=exitstatus,
+        notices=notices(state),
+        server_changed=state.server_changes,
+        stopped=stop_title(state),
     )
     try:
         write_atomic(target, text)

@@ -105,13 +105,15 @@ def _header(
     facts: Sequence[tuple[str, str]],
     requests: Mapping[str, Any],
     exit_status: int | None,
+    stopped: str | None = None,
+    notices: Sequence[str] = (),
 ) -> str:
     regressions, errors = len(by.get("regression", [])), len(by.get("error", []))
     stat = sum(1 for d in decisions if d.get("state") == "regression")
     verdict = [_plural(regressions, "regression")] if regressions else []
     verdict += [f"{_plural(stat, 'regression')} (statistical)"] if stat and not regressions else []
     verdict += [_plural(errors, "API error")] if errors else []
-    title = f"## glm-harness: {', '.join(verdict) or 'no regressions'}"
+    title = f"## glm-harness: {stopped or ', '.join(verdict) or 'no regressions'}"
     counts = Counter(str(item.get("outcome", "")) for item in items)
     order = [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
     outcomes = ", ".join(f"{counts[o]} {o}" for o in order if counts[o])
@@ -127,12 +129,16 @@ def _header(
     if found:
         each = ", ".join(f"{s} {n} of {m}" for s, (n, m) in sorted(found.items()))
         line += [f"sampled (--glm-sample): {each} cases"]
-    return f"{title}{' (interrupted)' if exit_status == 2 else ''}\n\n{' · '.join(line)}"
+    first = "".join(f"**{_inline(n)}**\n\n" for n in notices)  # right under the title
+    return f"{title}{' (interrupted)' if exit_status == 2 else ''}\n\n{first}{' · '.join(line)}"
 
 
-def _regression(item: Mapping[str, Any], *, diff: bool) -> str:
-    """A collapsed block: the id and failed checks, then the baseline -> now answer diff."""
+def _regression(item: Mapping[str, Any], *, diff: bool, server: str | None = None) -> str:
+    """A collapsed block: the id and failed checks, then the baseline -> now answer diff;
+    ``server``: how the server changed since the baseline, said first."""
     checks = _checks(item) or f"now {item.get('outcome', '?')}"
+    if server:
+        checks = f"regression (the server changed since the baseline: {server}): {checks}"
     if not diff:
         return f"- {_code(item_id(item))}: {_inline(checks)}"
     summary = html.escape(" ".join(f"{item_id(item)}: {checks}".split()))
@@ -241,8 +247,15 @@ def markdown_report(
     decisions: Sequence[Mapping[str, Any]] = (),
     ignored: Sequence[str] = (),
     exit_status: int | None = None,
+    notices: Sequence[str] = (),
+    server_changed: Mapping[str, str] | None = None,
+    stopped: str | None = None,
 ) -> str:
     """The run as GitHub Markdown, at most ``LIMIT`` characters.
+
+    ``notices`` come first, right under the title (the server changed since a baseline,
+    the canary that ended the run, whose words ``stopped`` puts in the title);
+    ``server_changed`` (suite -> how) labels the regressions of those suites.
 
     ``items`` are ``report.record()`` dicts plus ``change`` and ``suite_path`` (and, for
     regressions, ``answer``, ``baseline_answer``, ``baseline_date``, optionally
@@ -259,14 +272,15 @@ def markdown_report(
         return (f"### {heading}{gap}", rows, sep) if rows else None
 
     matrix_head, matrix_rows = _flipped(items)
+    changed = server_changed or {}
+    said = [_regression(i, diff=True, server=changed.get(str(i.get("suite")))) for i in regressions]
+    head = _header(by, items, decisions, facts, requests, exit_status, stopped, notices)
     sections: dict[str, Section] = {
-        "title": (_header(by, items, decisions, facts, requests, exit_status), [], ""),
+        "title": (head, [], ""),
         "regressed and flipped cases": listed(
             f"Regressed and flipped cases\n\n{matrix_head}", matrix_rows, gap=""
         ),
-        "regressions": listed(
-            "Regressions", [_regression(i, diff=True) for i in regressions], "\n\n", ""
-        ),
+        "regressions": listed("Regressions", said, "\n\n", ""),
         "decisions": listed(
             "Statistical decisions\n\n" + _head(_decision_head(decisions)),
             _decision_rows(decisions),
@@ -298,7 +312,10 @@ def markdown_report(
         ),
         "baselines": listed("Baselines", [f"- {_inline(line)}" for line in baseline_lines]),
     }
-    brief = listed("Regressions", [_regression(i, diff=False) for i in regressions])
+    brief = listed(
+        "Regressions",
+        [_regression(i, diff=False, server=changed.get(str(i.get("suite")))) for i in regressions],
+    )
     cut: list[str] = []
     for name, smaller, what in (
         ("known failures", None, f"known failures ({len(known)})"),

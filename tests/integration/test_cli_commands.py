@@ -100,7 +100,7 @@ def test_run_hands_everything_after_it_to_pytest(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 deselected" in done.stdout
-    assert [r.body["messages"][0]["content"] for r in server.requests] == ["Say alpha"]
+    assert [r.body["messages"][0]["content"] for r in server.suite_requests] == ["Say alpha"]
 
 
 @pytest.mark.parametrize(

@@ -70,13 +70,13 @@ def test_another_deployment_endpoint_or_body_field_is_never_served_from_the_cach
     sent = [0]
 
     def new_requests() -> int:
-        count, sent[0] = len(server.requests) - sent[0], len(server.requests)
+        count, sent[0] = len(server.suite_requests) - sent[0], len(server.suite_requests)
         return count
 
     headers_ini(project, "azureml-model-deployment: blue", "api-key: sk-rotating-1111")
     run(project, server.url).assert_outcomes(passed=2)
     assert new_requests() == 2
-    assert {r.headers["azureml-model-deployment"] for r in server.requests} == {"blue"}
+    assert {r.headers["azureml-model-deployment"] for r in server.suite_requests} == {"blue"}
     result = run(project, server.url)  # the very same request: replayed
     result.assert_outcomes(passed=2)
     assert new_requests() == 0
@@ -87,7 +87,7 @@ def test_another_deployment_endpoint_or_body_field_is_never_served_from_the_cach
     result = run(project, server.url)
     result.assert_outcomes(passed=2)
     assert new_requests() == 2
-    assert server.requests[-1].headers["azureml-model-deployment"] == "green"
+    assert server.suite_requests[-1].headers["azureml-model-deployment"] == "green"
     result.stdout.re_match_lines([r"requests: 2 samples, 0 from cache, 2 sent .*"])
 
     # a rotated credential is not a new answer (and is not in the key, not even hashed)
@@ -100,10 +100,10 @@ def test_another_deployment_endpoint_or_body_field_is_never_served_from_the_cach
     # another body field (the model), another endpoint: asked again
     run(project, server.url, "--glm-model=other-model").assert_outcomes(passed=2)
     assert new_requests() == 2
-    assert server.requests[-1].body["model"] == "other-model"
+    assert server.suite_requests[-1].body["model"] == "other-model"
     with ScriptedServer([Rule(match="Say", answer="ok")]) as elsewhere:
         run(project, elsewhere.url).assert_outcomes(passed=2)
-        assert len(elsewhere.requests) == 2
+        assert len(elsewhere.suite_requests) == 2
     assert new_requests() == 0
 
 
@@ -484,6 +484,6 @@ def test_an_unwritable_results_folder_stops_the_run_before_any_request(
     [line] = [line for line in out.splitlines() if "cannot write to" in line]
     assert f"glm-harness: cannot write to {project.path / folder}" in line
     assert f"({project.path / why}, not a folder); nothing was sent" in line
-    assert server.requests == []  # not one request left
+    assert server.suite_requests == []  # not one request left
     runs = project.path / "results" / "runs"
     assert not runs.is_dir() or list(runs.iterdir()) == []

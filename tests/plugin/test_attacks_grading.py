@@ -92,7 +92,7 @@ def test_a_suite_regex_re2_cannot_run_is_refused_at_collection(
         r".*suites/look.yaml:4: cases\[0\]\.expect\[0\]\.regex: 'foo\(\?=bar\)': lookahead "
         r"\(\?=\.\.\.\) is not supported: suite regexes run in a linear-time engine \(RE2\)",
     ])  # fmt: skip
-    assert not server.requests
+    assert not server.suite_requests
 
 
 SLOW_CHECK = """

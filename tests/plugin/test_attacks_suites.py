@@ -85,7 +85,7 @@ def test_python_checks_reach_only_functions_the_project_defines(
     result.stdout.re_match_lines_random(PYTHON_ERRORS)
     assert "Traceback" not in result.stdout.str()
     # collection failed: nothing was asked at all, not even the clean suite's case
-    assert server.requests == []
+    assert server.suite_requests == []
     assert not (armed.path / PWNED).exists()
     checked = validate(armed)
     assert checked.ret == 2
@@ -102,10 +102,10 @@ def test_a_run_with_collection_errors_sends_nothing_unless_told_to_go_on(
     stopped = run(armed, server)
     assert stopped.ret == pytest.ExitCode.INTERRUPTED
     stopped.stdout.re_match_lines([r".*suites/broken.yaml:2: cases\[0\].expect\[0\].*"])
-    assert server.requests == []
+    assert server.suite_requests == []
     going = run(armed, server, "--continue-on-collection-errors")
     going.assert_outcomes(passed=1, errors=1)
-    assert [r.prompt for r in server.requests] == ["hi"]
+    assert [r.prompt for r in server.suite_requests] == ["hi"]
 
 
 def test_a_plain_function_of_the_project_still_grades(
@@ -161,8 +161,8 @@ def test_schemas_never_reach_the_network_or_leave_evals(
         rf"unknown \$schema '{server.url}/meta' \(metaschemas are never fetched.*",
     ])  # fmt: skip
     # the server is the trap: no schema, metaschema or $ref was fetched from it
-    assert not [r for r in server.requests if r.path != "/v1/chat/completions"]
-    assert server.requests == []  # collection failed: nothing was asked
+    assert not [r for r in server.suite_requests if r.path != "/v1/chat/completions"]
+    assert server.suite_requests == []  # collection failed: nothing was asked
 
 
 def git(root: Path, *args: str) -> None:
@@ -200,7 +200,7 @@ def test_changed_since_refuses_an_alias_bomb_and_keeps_it_in_the_gate(
         r"  not selected: suites/good.yaml",
         r"suites/bomb.yaml:\d+: more than 200000 YAML nodes \(alias bomb\?\); refused",
     ])  # fmt: skip
-    assert server.requests == []  # collection failed: nothing was asked
+    assert server.suite_requests == []  # collection failed: nothing was asked
 
 
 TEMPLATE_SUITE = """
@@ -239,4 +239,4 @@ def test_costly_templates_fail_collection_quickly(
         r"suites/costly.yaml:3: prompt: inline template: too costly: 9 \*\* 3486784401 has more "
         r"than 4,000 digits",
     ])  # fmt: skip
-    assert server.requests == []  # collection failed: nothing was asked
+    assert server.suite_requests == []  # collection failed: nothing was asked

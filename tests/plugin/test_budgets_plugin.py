@@ -68,7 +68,7 @@ def test_the_budget_axis_in_ids_requests_records_and_the_table(
             r".*suites/think.yaml::mid\[chat-high-t200\] PASSED.*",
         ]
     )
-    budgets = sorted(r.body["thinking_token_budget"] for r in server.requests)
+    budgets = sorted(r.body["thinking_token_budget"] for r in server.suite_requests)
     assert budgets == sorted([50, 200, 800] * len(NEEDS))
     result.stdout.re_match_lines(
         [r"suite +api +effort +budget +cases .*", r"think +chat +high +50 +5 +0\.20 .*"]
@@ -158,7 +158,7 @@ def test_budgets_on_responses_fail_collection_saying_why(
     result.stdout.re_match_lines(
         [r".*--glm-budget: thinking budgets are Chat only .*add --glm-api chat"]
     )
-    assert server.requests == []
+    assert server.suite_requests == []
 
 
 def test_baselines_keep_each_budget_apart(think: pytest.Pytester, server: ScriptedServer) -> None:

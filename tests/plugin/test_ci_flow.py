@@ -63,7 +63,7 @@ def test_only_suites_whose_files_changed_run(repo: pytest.Pytester, server: Scri
             r"suites/math.yaml::add\[chat-default\] PASSED.*",
         ]
     )
-    assert all("hello" not in str(r.body) for r in server.requests)
+    assert all("hello" not in str(r.body) for r in server.suite_requests)
 
 
 def test_no_change_runs_nothing_and_passes(repo: pytest.Pytester, server: ScriptedServer) -> None:
@@ -73,7 +73,7 @@ def test_no_change_runs_nothing_and_passes(repo: pytest.Pytester, server: Script
     )
     assert result.ret == 0
     result.stdout.re_match_lines([r"glm-harness --glm-changed-since main: 0 of 2 suites selected"])
-    assert server.requests == []
+    assert server.suite_requests == []
 
 
 def test_an_unknown_ref_is_a_usage_error(repo: pytest.Pytester, server: ScriptedServer) -> None:

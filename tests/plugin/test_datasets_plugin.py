@@ -132,14 +132,14 @@ def test_compare_by_prompt_pairs_the_variants_on_the_same_rows(
 def test_glm_prompt_selects_variants(reviews: pytest.Pytester, server: ScriptedServer) -> None:
     result = run(reviews, server, "--glm-prompt=careful")
     result.assert_outcomes(passed=ROWS)
-    assert all("CAREFUL" in r.prompt for r in server.requests)
+    assert all("CAREFUL" in r.prompt for r in server.suite_requests)
     server.reset()
     result = run(reviews, server, "--glm-prompt=carefull")
     assert result.ret == 4
     result.stderr.re_match_lines(
         [r".*--glm-prompt: no collected suite has a prompt 'carefull' \(prompts: careful, terse\)"]
     )
-    assert server.requests == []
+    assert server.suite_requests == []
 
 
 def test_glm_sample_runs_a_stable_seeded_share_of_the_cases(
@@ -233,4 +233,4 @@ def test_a_broken_dataset_fails_collection_with_every_row_located(
         "evals/data/bad.jsonl:6: not JSON: Expecting value (column 1)",
     ]:
         assert line in out, line
-    assert server.requests == []
+    assert server.suite_requests == []

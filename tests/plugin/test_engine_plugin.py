@@ -108,7 +108,7 @@ def test_a_warm_cache_sends_nothing_and_keeps_the_original_latency(
     server.reset()
     result = run(project, server)
     result.assert_outcomes(passed=4)
-    assert server.requests == []
+    assert server.suite_requests == []
     result.stdout.re_match_lines(
         [r"requests: 8 samples, 8 from cache, 0 sent \(0 retries\), 0 failed.*"]
     )
@@ -128,10 +128,10 @@ def test_refresh_refetches_and_only_replays_offline(
     server.rules = RULES
     run(project, server, "-k", "hello").assert_outcomes(passed=2)
     run(project, server, "-k", "hello", "--glm-cache=refresh").assert_outcomes(passed=2)
-    assert len(server.requests) == 8
+    assert len(server.suite_requests) == 8
     server.reset()
     result = run(project, server, "--glm-cache=only", "-v")
-    assert server.requests == []
+    assert server.suite_requests == []
     result.stdout.re_match_lines(
         [r".*hello\[chat-default\] PASSED.*", r".*bye\[chat-default\] ERROR.*"]
     )
@@ -150,7 +150,7 @@ def test_errors_and_truncations_are_not_cached(
     ]
     run(project, server, "--glm-api=chat")
     run(project, server, "--glm-api=chat")
-    assert len(server.requests) == 8
+    assert len(server.suite_requests) == 8
     assert not (project.path / "results" / ".cache").exists()
 
 
@@ -171,8 +171,8 @@ def test_failures_are_retried_up_to_the_bound(
         Rule(match="bye", status=400, error_message="no such field"),
     ]
     result = run(project, server, "--glm-api=chat", "--glm-retries=2", "--glm-samples=1")
-    hello = [r for r in server.requests if "hello" in json.dumps(r.body)]
-    bye = [r for r in server.requests if "bye" in json.dumps(r.body)]
+    hello = [r for r in server.suite_requests if "hello" in json.dumps(r.body)]
+    bye = [r for r in server.suite_requests if "bye" in json.dumps(r.body)]
     assert result.ret == 6  # API errors and nothing worse
     assert len(hello) == 3  # 1 + 2 retries, never more
     assert len(bye) == 1  # a 400 is never retried
@@ -195,7 +195,7 @@ def test_xdist_workers_share_the_work_without_sending_twice(
     server.rules = RULES
     result = run(project, server, "-n", "2")
     result.assert_outcomes(passed=4)
-    assert len(server.requests) == 8
+    assert len(server.suite_requests) == 8
     [run_dir] = run_dirs(project.path / "results")
     assert len(records(run_dir)) == 8
     summary = json.loads((run_dir / "summary.json").read_text())

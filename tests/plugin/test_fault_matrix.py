@@ -277,7 +277,7 @@ def test_every_fault_ends_in_its_stated_outcome_within_the_retry_bound(
     }
     counters = data["requests"]
     assert counters["requests"] == len(WORDS)
-    assert counters["sent"] == sent == len(server.requests)
+    assert counters["sent"] == sent == len(server.suite_requests)
     assert counters["retries"] == sent - len(WORDS)
     assert counters["failed"] == len(errors)
     assert counters["cached"] == 0

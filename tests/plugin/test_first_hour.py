@@ -81,7 +81,7 @@ def test_an_unwritable_results_folder_is_one_plain_line(
     [line] = [line for line in result.stderr.lines if line]
     assert line.startswith(f"ERROR: glm-harness: cannot write to {where}")
     assert "_pytest" not in result.stdout.str() + result.stderr.str()
-    assert server.requests == []
+    assert server.suite_requests == []
 
 
 # --- item 12: --glm-update-baselines exits as a clean run would ------------------------------
@@ -219,7 +219,7 @@ def test_in_process_a_moved_rootdir_is_one_plain_line_naming_the_cure(
     plain(result, f"glm-harness: pytest chose its rootdir before it knew that --glm-results "
                   f"takes a value, and took {elsewhere} for a test path; write "
                   f"--glm-results={elsewhere}")  # fmt: skip
-    assert server.requests == []
+    assert server.suite_requests == []
     assert sys.argv  # (the outer run's own arguments were not touched)
 
 

@@ -215,7 +215,7 @@ def test_odd_answers_end_in_stated_outcomes_and_stay_bounded(
     server.rules = rules()
     again = run(project, server, "-k", "not badutf8")
     again.assert_outcomes(passed=3, failed=5)
-    assert server.requests == []  # all from the cache
+    assert server.suite_requests == []  # all from the cache
     second = sorted((project.path / "results" / "runs").iterdir())[1]
     replay = [json.loads(line) for line in (second / "records.jsonl").read_text().splitlines()]
     assert len(replay) == ITEMS - 1

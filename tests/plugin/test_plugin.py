@@ -48,8 +48,8 @@ def test_items_are_case_api_effort_and_pass(
             r"suites/math.yaml::mul\[responses-high\] PASSED.*",
         ]
     )
-    assert len(server.requests) == 8
-    paths = sorted({r.path for r in server.requests})
+    assert len(server.suite_requests) == 8
+    paths = sorted({r.path for r in server.suite_requests})
     assert paths == ["/v1/chat/completions", "/v1/responses"]
     result.stdout.re_match_lines(
         [
@@ -101,7 +101,7 @@ def test_effort_and_api_options_override_the_matrix(
         ]
     )
     assert "chat" not in result.stdout.str()
-    assert server.requests == []  # collecting sends nothing
+    assert server.suite_requests == []  # collecting sends nothing
 
 
 def test_effort_bodies_sent_per_api(project: pytest.Pytester, server: ScriptedServer) -> None:
@@ -112,9 +112,9 @@ def test_effort_bodies_sent_per_api(project: pytest.Pytester, server: ScriptedSe
             r.path,
             r.body.get("reasoning_effort") or (r.body.get("reasoning") or {}).get("effort"),
         ): r.body
-        for r in server.requests
+        for r in server.suite_requests
     }
-    assert len(server.requests) == 4
+    assert len(server.suite_requests) == 4
     chat_none = bodies[("/v1/chat/completions", "none")]
     assert chat_none["chat_template_kwargs"] == {"enable_thinking": False}
     assert chat_none["max_completion_tokens"] == 256
@@ -131,8 +131,8 @@ def test_deselected_items_send_no_request(project: pytest.Pytester, server: Scri
     server.rules = [Rule(match="4\\*5", answer="Answer: 20")]
     result = run(project, server, "-k", "mul and chat")
     result.assert_outcomes(passed=2)
-    assert len(server.requests) == 2
-    assert all("4*5" in str(r.body) for r in server.requests)
+    assert len(server.suite_requests) == 2
+    assert all("4*5" in str(r.body) for r in server.suite_requests)
 
 
 def test_truncated_and_error_are_outcomes_of_their_own(
@@ -175,15 +175,15 @@ def test_samples_and_min_pass_rate(project: pytest.Pytester, server: ScriptedSer
     server.rules = [Rule(match="hello", answer="hello there")]
     result = run(project, server)
     result.assert_outcomes(passed=1)
-    assert len(server.requests) == 3
+    assert len(server.suite_requests) == 3
     result = run(project, server, "--glm-samples=5")  # samples 0-2 come from the cache
     result.assert_outcomes(passed=1)
-    assert len(server.requests) == 5
+    assert len(server.suite_requests) == 5
     result.stdout.re_match_lines(
         [r"requests: 5 samples, 3 from cache, 2 sent \(0 retries\), 0 failed.*"]
     )
     run(project, server, "--glm-samples=5", "--glm-cache=off")
-    assert len(server.requests) == 10
+    assert len(server.suite_requests) == 10
 
 
 def test_plain_pytest_sends_no_request(
@@ -194,7 +194,7 @@ def test_plain_pytest_sends_no_request(
     project.makepyfile(test_plain="def test_one():\n    assert True\n")
     result = project.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    assert server.requests == []
+    assert server.suite_requests == []
 
 
 def test_without_endpoint_the_run_stops_with_one_message(project: pytest.Pytester) -> None:
@@ -219,7 +219,7 @@ def test_env_base_url_and_token_reach_the_server_but_never_the_output(
         "--glm-suite", "-vv", "--showlocals", "-p", "no:cacheprovider", "--glm-api=chat"
     )
     result.assert_outcomes(failed=4)
-    assert server.requests[0].headers["authorization"] == f"Bearer {token}"
+    assert server.suite_requests[0].headers["authorization"] == f"Bearer {token}"
     assert token not in result.stdout.str() + result.stderr.str()
 
 
@@ -246,7 +246,7 @@ def test_rejected_credentials_stop_the_run(
             r".*Interrupted: glm-harness: the endpoint refused the credentials.*401.*",
         ]
     )
-    assert len(server.requests) == 1
+    assert len(server.suite_requests) == 1
     assert "test-token-wrong" not in result.stdout.str()
 
 

@@ -65,9 +65,9 @@ def test_streamed_runs_record_first_tokens_and_state_stream_faults(
         "-v",
     )
     result.assert_outcomes(passed=4, errors=4)
-    assert all(r.body.get("stream") is True for r in server.requests)
-    assert {r.headers["accept"] for r in server.requests} == {"text/event-stream"}
-    chat_bodies = [r.body for r in server.requests if r.path == "/v1/chat/completions"]
+    assert all(r.body.get("stream") is True for r in server.suite_requests)
+    assert {r.headers["accept"] for r in server.suite_requests} == {"text/event-stream"}
+    chat_bodies = [r.body for r in server.suite_requests if r.path == "/v1/chat/completions"]
     assert all(b["stream_options"] == {"include_usage": True} for b in chat_bodies)
     by = records(project.path)
     for api in ("chat", "responses"):

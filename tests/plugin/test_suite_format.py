@@ -42,7 +42,7 @@ def test_yaml_1_1_words_and_sexagesimal_stay_strings(
     ]
     result = run(project, server, "-v")
     result.assert_outcomes(passed=2)
-    prompts = sorted(r.prompt for r in server.requests)
+    prompts = sorted(r.prompt for r in server.suite_requests)
     assert prompts == ["Say: True / 15 / 1000.0", "Say: Yes / NO / 12:30"]
 
 

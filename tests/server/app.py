@@ -34,6 +34,13 @@ follow-up after a tool result can be scripted. ``auto_tools=False`` is vLLM star
 without ``--enable-auto-tool-choice``: a request offering tools with ``tool_choice`` auto
 (or none given, which vLLM takes as auto) is a 400.
 
+The server's fingerprint: ``GET /version`` answers ``{"version": <version>}`` (vLLM's
+shape; default ``0.33.0``, settable; None: 404, as llama-server answers), without the token
+(vLLM guards ``/v1`` paths only). Canaries: a prompt with ``glm-harness canary`` in it is
+answered by ``canary`` (default :data:`CANARY_RULE`, a model that needs 48 tokens of thought:
+it honours effort none, caps and budgets as the server's ``thinking_off`` and ``budgets``
+say) before any of ``rules``; set ``canary`` to None (or another rule) to script them.
+
 For ``glm-harness doctor``: ``GET /v1/models`` lists the server's ``model`` (vLLM's
 shape); ``GET /openapi.json`` serves the ``openapi`` document given to the constructor, or
 404 when it is None (as llama-server does); :func:`vllm_openapi` builds a document shaped
@@ -63,6 +70,7 @@ from typing import Any
 
 DEFAULT_MODEL = "zai-org/GLM-4.7-Flash"
 FALLBACK_ANSWER = "I don't know."
+CANARY_MARK = "glm-harness canary"  # in harness.engine.canary.PROMPT
 ERROR_TYPES = {
     400: "BadRequestError",
     401: "AuthenticationError",
@@ -172,12 +180,18 @@ class Rule:
     tool_calls: list[dict[str, Any]] | None = None
 
 
+# A GLM-like model for the canary prompt (harness.engine.canary): 48 tokens of thought
+# before the answer, so effort none, a 16-token cap and a 16-token budget each show.
+CANARY_RULE = Rule(match=CANARY_MARK, answer="49403", thinking=48)
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-case names
     body: Any  # parsed JSON, or None for GET / unparsable bodies
     prompt: str = ""  # the text rules are matched against ("" for GET / other paths)
+    method: str = "POST"
 
 
 @dataclass
@@ -206,19 +220,24 @@ class ScriptedServer:
         model: str = DEFAULT_MODEL,
         openapi: dict[str, Any] | None = None,
         not_served: tuple[str, ...] = (),
-        budgets: bool = True,
+        budgets: bool | str = True,
         thinking_off: str = "both",
+        version: str | None = "0.33.0",
         auto_tools: bool = True,
     ) -> None:
         self.rules: list[Rule] = list(rules or [])
         # started with --reasoning-parser and --reasoning-config: thinking_token_budget
-        # works on Chat; False: a request with one is a 400, as vLLM answers
+        # works on Chat; False: a request with one is a 400, as vLLM answers; "ignored":
+        # accepted and without effect (a vLLM from before thinking budgets)
         self.budgets = budgets
         # which APIs honour effort none / enable_thinking false for ``Rule.thinking``:
         # "both" (vLLM 0.33.0), "chat" (vLLM before May 2026), "none" (a template or
         # --default-chat-template-kwargs that ignores it)
         self.thinking_off = thinking_off
         self._initial_thinking = (budgets, thinking_off)
+        self.version = version  # GET /version; None: 404
+        self.canary: Rule | None = CANARY_RULE  # answers the canary prompt, before ``rules``
+        self._initial_server = (version, self.canary, model)
         # started with --enable-auto-tool-choice --tool-call-parser: tool_choice auto works
         self.auto_tools = self._initial_auto_tools = auto_tools
         self.api_key = self._initial_api_key = api_key
@@ -268,6 +287,12 @@ class ScriptedServer:
         with self._lock:
             return self._in_flight
 
+    @property
+    def suite_requests(self) -> list[RecordedRequest]:
+        """The recorded requests of the suites: every POST but the canary probes (a run's
+        GETs are the server's fingerprint)."""
+        return [r for r in self.requests if r.method == "POST" and CANARY_MARK not in r.prompt]
+
     def requests_for(self, pattern: str) -> int:
         """How many recorded requests have a prompt in which ``pattern`` (a regex) is found."""
         return sum(1 for r in self.requests if re.search(pattern, r.prompt))
@@ -286,6 +311,7 @@ class ScriptedServer:
             self.api_key = self._initial_api_key
             self.openapi, self.not_served = self._initial_get
             self.budgets, self.thinking_off = self._initial_thinking
+            self.version, self.canary, self.model = self._initial_server
             self.auto_tools = self._initial_auto_tools
             self._requests.clear()
             self._faults_served.clear()
@@ -369,7 +395,7 @@ class ScriptedServer:
 
     def _find_rule(self, api: str, effort: str, prompt: str) -> Rule:
         with self._lock:
-            rules = list(self.rules)
+            rules = [*([self.canary] if self.canary is not None else []), *self.rules]
         for rule in rules:
             if rule.api is not None and rule.api != api:
                 continue
@@ -382,6 +408,8 @@ class ScriptedServer:
     def _get_reply(self, path: str, headers: dict[str, str]) -> _Reply:
         if path == "/health":
             return _Reply(200, b"")
+        if path == "/version" and self.version is not None:
+            return _Reply(200, _json({"version": self.version}))
         if path not in ("/v1/models", "/openapi.json"):
             return _Reply(404, _json({"detail": "Not Found"}))
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
@@ -402,7 +430,7 @@ class ScriptedServer:
         if not isinstance(body, dict):
             return _error_reply(400, "nested", "request body must be a JSON object")
         api = "chat" if path == "/v1/chat/completions" else "responses"
-        if api == "chat" and "thinking_token_budget" in body and not self.budgets:
+        if api == "chat" and "thinking_token_budget" in body and self.budgets is False:
             message = (
                 "thinking_token_budget is set but reasoning_config is not configured; "
                 "start the server with --reasoning-parser and --reasoning-config"
@@ -471,7 +499,8 @@ class ScriptedServer:
                 rule, reasoning=_thoughts(cap), reasoning_tokens=cap, answer="",
                 content_null=True, finish="length", usage={"output_tokens": cap},
             )  # fmt: skip
-        budget = body.get("thinking_token_budget") if api == "chat" else None
+        honoured = api == "chat" and self.budgets is True
+        budget = body.get("thinking_token_budget") if honoured else None
         if isinstance(budget, int) and budget < need:
             return dataclasses.replace(
                 rule, reasoning=_thoughts(budget), reasoning_tokens=budget,
@@ -535,7 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.scripted._record(RecordedRequest(self.path, headers, None))
+        self.server.scripted._record(RecordedRequest(self.path, headers, None, method="GET"))
         self._send(self.server.scripted._get_reply(self.path, headers))
 
     def do_POST(self) -> None:
