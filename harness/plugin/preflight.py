@@ -4,7 +4,8 @@ for a server that changed since a baseline.
 :func:`before_requests` runs once selection is final. It reads the fingerprint
 (:mod:`harness.engine.fingerprint`; not under ``--glm-cache only``, which sends nothing)
 and, for a gating run (a collected suite has a baseline, or ``--glm-canary``; never with
-``--glm-no-canary``), the canaries (:mod:`harness.engine.canary`). Under pytest-xdist
+``--glm-no-canary``, nor against ``--glm-local``'s model unless asked), the canaries
+(:mod:`harness.engine.canary`). Under pytest-xdist
 every worker collects the same items, so the first worker to take the lock in the run
 folder does both and the others read what it found: one fingerprint and one set of
 canaries for the run, sent back to the controller in ``workeroutput``.
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 MODES = ("auto", "always", "never")
 SHARED = ".preflight.json"  # what the first xdist worker found, for the others
 LOCK = ".preflight.lock"
+LOCAL = "--glm-local: the local model does not think; --glm-canary probes it anyway"
 
 
 def before_requests(state: RunState, items: Sequence[CaseItem], *, worker: bool) -> None:
@@ -85,14 +87,18 @@ def _preflight(state: RunState, items: Sequence[CaseItem]) -> dict[str, Any]:
             changes[suite] = "; ".join(found)
     gating = any(state.baseline(suite).entries for suite in suites)
     outcome: dict[str, Any] | None = None
-    if state.canary_mode == "always" or (state.canary_mode == "auto" and gating):
+    # the local model (--glm-local) is a small stand-in that does not think: in auto the
+    # canaries, which check GLM's thinking switches, would always fail there
+    auto = state.canary_mode == "auto" and gating and not state.local_run
+    if state.canary_mode == "always" or auto:
         if offline:
             outcome = {"state": "skipped", "why": "--glm-cache only sends nothing"}
         else:
             probes = canary.plan((i.api, i.effort, _budgeted(i)) for i in items)
             outcome = canary.run(state.engine(), probes, model=settings.model).data()
     elif gating:
-        outcome = {"state": "skipped", "why": "--glm-no-canary"}
+        why = "--glm-no-canary" if state.canary_mode == "never" else LOCAL
+        outcome = {"state": "skipped", "why": why}
     return {"server": server, "canary": outcome, "changes": changes}
 
 

@@ -55,6 +55,7 @@ class RunState:
     workers_unwritten: int = 0  # cache entries xdist workers could not write
     workers_unwritten_reason: str | None = None
     canary_mode: str = "auto"  # --glm-canary / --glm-no-canary / ini glm_canary
+    local_run: bool = False  # --glm-local: the run asks the local llama-server
     server: dict[str, Any] | None = None  # the server's fingerprint (None: not read)
     canary: dict[str, Any] | None = None  # what the canaries found (None: not run)
     server_changes: dict[str, str] = field(default_factory=dict)  # suite -> since its baseline
@@ -160,6 +161,7 @@ class RunState:
 
         if model is not None:
             self.model_file, self.model_sha256 = Path(model), digest
+        self.local_run = True
         # the port changes every run; the cache must still recognise the same model file
         self.settings = replace(
             self.settings,

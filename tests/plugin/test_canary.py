@@ -7,6 +7,8 @@ before any verdict is written. On real sockets, with the scripted server's canar
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -285,3 +287,37 @@ def test_the_token_is_nowhere(
     for path in project.path.rglob("*"):
         if path.is_file():
             assert leaks(token, path.read_bytes()) == [], path
+
+
+def test_the_local_model_is_not_probed_unless_asked(server: ScriptedServer, tmp_path: Path) -> None:
+    # --glm-local points the run at llama-server's small model, which does not think: in
+    # auto the canaries would always fail there, so a gating run skips them
+    from harness.plugin.preflight import before_requests
+    from harness.plugin.state import RunState
+    from harness.settings.values import Settings
+
+    baselines = tmp_path / "results" / "baselines"
+    baselines.mkdir(parents=True)
+    entry = {"outcome": "pass", "model": "SmolLM2-135M-Instruct"}
+    (baselines / "math.json").write_text(
+        json.dumps({"suite": "math", "version": 1, "entries": {"add[chat-default]": entry}})
+    )
+    item = SimpleNamespace(
+        suite=SimpleNamespace(name="math"), api="chat", effort="default", budget=None
+    )
+    for mode, expected in (("auto", "skipped"), ("always", "passed")):
+        state = RunState(
+            settings=Settings(base_url=None, model="x"),
+            evals_dir=tmp_path / "evals",
+            suites_dir=tmp_path / "suites",
+            results_dir=tmp_path / "results",
+            canary_mode=mode,
+        )
+        state.use_local(server.url, None, None)
+        try:
+            before_requests(state, [item], worker=False)
+        finally:
+            state.close()
+        assert state.canary is not None
+        assert state.canary["state"] == expected
+    assert len(canaries(server)) == 2  # only when asked
