@@ -124,8 +124,12 @@ def sample_html(record: Mapping[str, Any], caps: Caps) -> str:
     out = [f'<p class="facts">{esc(" · ".join(facts))}</p>', _checks(record.get("checks"), caps)]
     if record.get("error"):
         out.append(_text("error", str(record["error"]), caps.answer))
+    calls = _calls(record.get("tool_calls"))
+    if calls:  # the calls as made, apart from the answer (a calls-only reply has none)
+        out.append(_text(f"tool calls ({len(calls)})", "\n".join(calls), caps.answer))
     answer = str(record.get("answer") or "")
-    out.append(_text("answer", answer, caps.answer, record.get("answer_chars")))
+    if answer or not calls:
+        out.append(_text("answer", answer, caps.answer, record.get("answer_chars")))
     reasoning = str(record.get("reasoning") or "")
     if reasoning:
         shown, note = cut(reasoning, caps.reasoning, _int(record.get("reasoning_chars")))
@@ -134,6 +138,18 @@ def sample_html(record: Mapping[str, Any], caps: Caps) -> str:
         said += ": click to unfold"  # folded by CSS until focused (a details costs more)
         out.append(f'<pre class="fold" tabindex="0" data-label="{esc(said)}">{esc(shown)}</pre>')
     return "".join(out)
+
+
+def _calls(found: object) -> list[str]:
+    """A record's tool calls as ``name(arguments)`` lines (the raw text as sent)."""
+    if not isinstance(found, list):
+        return []
+    out = []
+    for call in found:
+        if isinstance(call, Mapping):
+            error = f"  [{call['error']}]" if call.get("error") else ""
+            out.append(f"{call.get('name', '?')}({call.get('raw', '')}){error}")
+    return out
 
 
 def _int(value: object) -> int | None:

@@ -113,3 +113,22 @@ def test_tool_cases_on_both_apis(
     assert all(r["tool_calls"][0]["name"] == "get_weather" for r in paris)
     assert all("tool_calls" not in r for r in records if r["case"] == "hello")
     result.stdout.re_match_lines([r"suite +api +effort .* calls +trunc +errors"])
+
+
+def test_the_case_matrix_shows_the_calls_in_the_cell(
+    project: pytest.Pytester, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    write(project, "evals/tools/weather.json", json.dumps(WEATHER))
+    write(project, "suites/tools.yaml", SUITE)
+    server.rules = RULES
+    project.runpytest(
+        "--glm-suite", f"--glm-base-url={server.url}", "-p", "no:cacheprovider", "--glm-cache=off"
+    )  # fmt: skip
+    run = sorted((project.path / "results" / "runs").iterdir())[-1]
+    page = project.path / "page.html"
+    assert main(["report", str(run), "--html", str(page)]) == 0
+    text = page.read_text()
+    assert 'data-label="tool calls (1)"' in text
+    assert "get_weather({&quot;city&quot;: &quot;Rome&quot;, &quot;days&quot;: 5})" in text
