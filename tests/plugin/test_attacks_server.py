@@ -384,3 +384,28 @@ def test_the_writers_mask_the_token_even_when_the_client_let_it_through(
     assert "no: ***" in result.stdout.str()  # the failure report of the wrong answer
     text = everything(project, result) + update.stdout.str()
     assert leaks(token, text) == []
+
+
+def test_the_end_of_run_summary_masks_the_token_even_when_the_client_let_it_through(
+    project: pytest.Pytester, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end-of-run summary masks as its last step too: with the client's scrub off, a
+    canary that could not run (a 500 echoing the token) says why in the glm-harness
+    section, text no record or report passes through first."""
+    import harness.engine.client
+    from harness.secret import Secret
+
+    monkeypatch.setattr(harness.engine.client.Client, "_scrub", lambda self, text: text)
+    monkeypatch.setattr(harness.engine.client.Client, "_scrubbed", lambda self, done: done)
+    monkeypatch.setattr(Secret, "scrub_bytes", lambda self, data: data)
+
+    def script(seen: Seen) -> list[bytes | float]:
+        if "glm-harness canary" in prompt_of(seen):
+            return reply(json.dumps({"error": {"message": f"upstream saw {token}"}}).encode(), 500)
+        return reply(chat_body("all fine"))
+
+    with HostileServer(script) as server:
+        result = run(project, server, "--glm-canary", "--glm-retries=0")
+    assert result.ret == 6  # a canary that cannot run is an API error
+    result.stdout.re_match_lines([r"glm-harness: canary could not run \(.*upstream saw \*\*\*.*"])
+    assert leaks(token, result.stdout.str() + result.stderr.str()) == []
