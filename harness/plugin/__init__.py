@@ -9,6 +9,8 @@ that import pytest.
 - ``preflight``: before the first request, the server's fingerprint and the canaries;
   the words for a server that changed since a baseline;
 - ``judging``: asking the judge for an answer's ``judge`` checks through the engine;
+- ``shares``: pytest-xdist's scheduler that deals each worker its share of the items up
+  front, and each worker's part of the concurrency;
 - ``summary``: ``summary.json``, baseline updates, exit codes, the end-of-run lines.
 
 Importing this package stays cheap: ``hooks`` imports only pytest and ``options``; the
@@ -30,6 +32,7 @@ from harness.plugin.hooks import (
     pytest_terminal_summary,
     pytest_testnodedown,
     pytest_unconfigure,
+    pytest_xdist_make_scheduler,
 )
 
 __all__ = [
@@ -45,4 +48,5 @@ __all__ = [
     "pytest_terminal_summary",
     "pytest_testnodedown",
     "pytest_unconfigure",
+    "pytest_xdist_make_scheduler",
 ]

@@ -70,6 +70,14 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "glm_run_id" in workerinput:
         state.run_id = workerinput["glm_run_id"]  # one run folder for all xdist workers
+    if workerinput is not None and workerinput.get("glm_share"):
+        from dataclasses import replace
+
+        from harness.plugin.shares import concurrency_of
+
+        share, workers = workerinput["glm_share"]
+        part = concurrency_of(share, workers, settings.concurrency)
+        state.settings = replace(settings, concurrency=part)  # the workers' parts add up
     config.stash[STATE] = state
     ref = config.getoption("glm_changed_since")
     if ref:
@@ -180,8 +188,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.hook.pytest_deselected(items=list(session.items))
         session.items.clear()
         return
+    share = getattr(session.config, "workerinput", {}).get("glm_share")
+    if share:  # pytest-xdist: the items this worker will run (:mod:`harness.plugin.shares`)
+        from harness.plugin.shares import in_share
+
+        for index, item in enumerate(session.items):
+            if isinstance(item, CaseItem) and in_share(index, *share):
+                item.schedule(state)
+        return
     if hasattr(session.config, "workerinput"):
-        return  # under pytest-xdist a worker sends its items' requests as it runs them
+        return  # another --dist mode: a worker sends an item's requests as it runs it
     for item in items:
         item.schedule(state)
 
@@ -258,7 +274,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if state.engine_started:
             from harness.plugin.state import engine_stats
 
-            workeroutput["glm_stats"] = engine_stats(state.engine())
+            stats = engine_stats(state.engine())
+            stats["split"] = bool(session.config.workerinput.get("glm_share"))  # type: ignore[attr-defined]
+            workeroutput["glm_stats"] = stats
         workeroutput["glm_losses"] = state.worker_losses()
         from harness.plugin.preflight import shared
 
@@ -311,10 +329,30 @@ def pytest_configure_node(node: Any) -> None:
     if state is None:
         return
     node.workerinput["glm_run_id"] = state.run_id
+    if node.config.option.dist == "load" and len(state.shares) < _workers(node.config):
+        state.shares.append(len(state.shares))  # the first N nodes; a restarted one: none
+        node.workerinput["glm_share"] = [state.shares[-1], _workers(node.config)]
     if node.config.getoption("glm_local"):
         if state.local is None:
             _start_local(state)
         node.workerinput["glm_local"] = state.local_info()
+
+
+def _workers(config: pytest.Config) -> int:
+    from xdist.workermanage import parse_tx_spec_config
+
+    return len(parse_tx_spec_config(config))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's default ``--dist load``: deal each worker its share of the items at
+    once, so that it can send their requests before running them."""
+    if config.stash.get(STATE, None) is None or config.option.dist != "load":
+        return None
+    from harness.plugin.shares import ShareScheduling
+
+    return ShareScheduling(config, _workers(config))
 
 
 @pytest.hookimpl(optionalhook=True)

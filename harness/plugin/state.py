@@ -59,6 +59,7 @@ class RunState:
     server: dict[str, Any] | None = None  # the server's fingerprint (None: not read)
     canary: dict[str, Any] | None = None  # what the canaries found (None: not run)
     server_changes: dict[str, str] = field(default_factory=dict)  # suite -> since its baseline
+    shares: list[int] = field(default_factory=list)  # xdist: the shares dealt to workers
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
@@ -313,10 +314,14 @@ class RunState:
                 totals[key] += source.get(key, 0)
                 judge[key] += source.get("judge", {}).get(key, 0)
             limits.append((source["max_concurrency"], source["concurrency"], source["shrinks"]))
-        totals["max_concurrency"] = max(
-            (m for m, _, _ in limits), default=self.settings.concurrency
-        )
-        totals["concurrency"] = min((c for _, c, _ in limits), default=self.settings.concurrency)
+        if sources and all(source.get("split") for source in sources):
+            # xdist workers with their parts of --glm-concurrency: the run's is the sum
+            totals["max_concurrency"] = sum(m for m, _, _ in limits)
+            totals["concurrency"] = sum(c for _, c, _ in limits)
+        else:
+            maximum = max((m for m, _, _ in limits), default=self.settings.concurrency)
+            totals["max_concurrency"] = maximum
+            totals["concurrency"] = min((c for _, c, _ in limits), default=maximum)
         totals["shrinks"] = sum(s for _, _, s in limits)
         totals["judge"] = judge
         return totals

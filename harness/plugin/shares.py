@@ -1,0 +1,127 @@
+"""pytest-xdist as the run's multi-core engine: each worker's share of the items.
+
+Under ``-n N`` with xdist's default ``--dist load`` the controller hands items out a few
+at a time, so a worker would learn of an item only when it is about to run it and could
+send its requests no earlier: ten times slower than one process. Here the controller
+deals the items once, round robin (item ``i`` to the worker of share ``i % N``), and tells
+each worker its share in ``workerinput`` before it collects. Every worker collects the
+same items in the same order (xdist checks it), so at the end of its collection a worker
+knows exactly which items it will run and sends their requests at once, within its part of
+``--glm-concurrency`` (:func:`concurrency_of`: the parts add up to the whole). The
+controller sends each worker exactly the indices of its share: no request goes twice.
+
+A worker that dies loses its unfinished items to the worker xdist starts in its place
+(``--max-worker-restart``), which runs them as ``--dist load`` would: each item's
+requests as it runs. Other ``--dist`` modes are left alone and behave that way too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+
+def concurrency_of(share: int, workers: int, concurrency: int) -> int:
+    """Worker ``share``'s part of ``concurrency``: the parts of ``workers`` shares add up to
+    it (at least 1 each, so a concurrency below the worker count is exceeded by that)."""
+    part, extra = divmod(concurrency, workers)
+    return max(1, part + (1 if share < extra else 0))
+
+
+def in_share(index: int, share: int, workers: int) -> bool:
+    return index % workers == share
+
+
+class ShareScheduling:
+    """An xdist scheduler (``pytest_xdist_make_scheduler``) that deals item ``i`` to the
+    worker whose ``workerinput["glm_share"]`` is ``[i % N, N]``, all at once, then shuts
+    each down after its last item. A node without a share (a replacement for one that
+    died) runs what the dead one left."""
+
+    def __init__(self, config: pytest.Config, workers: int) -> None:
+        self.config = config
+        self.workers = workers
+        self.node2collection: dict[Any, list[str]] = {}
+        self.node2pending: dict[Any, list[int]] = {}
+        self._started: list[Any] = []
+        self._orphans: list[int] = []
+        self._collection: list[str] = []
+        self.collection_is_completed = False
+
+    @property
+    def nodes(self) -> list[Any]:
+        return list(self.node2pending)
+
+    @property
+    def tests_finished(self) -> bool:
+        if not self.collection_is_completed or self._orphans:
+            return False
+        return all(len(pending) < 2 for pending in self.node2pending.values())
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._orphans) or any(self.node2pending.values())
+
+    def add_node(self, node: Any) -> None:
+        assert node not in self.node2pending
+        self.node2pending[node] = []
+
+    def add_node_collection(self, node: Any, collection: Sequence[str]) -> None:
+        self.node2collection[node] = list(collection)
+        self._collection = self._collection or list(collection)
+        if len(self.node2collection) >= self.workers:
+            self.collection_is_completed = True
+
+    def mark_test_complete(self, node: Any, item_index: int, duration: float = 0) -> None:
+        self.node2pending[node].remove(item_index)
+
+    def mark_test_pending(self, item: str) -> None:
+        raise NotImplementedError
+
+    def remove_pending_tests_from_node(self, node: Any, indices: Sequence[int]) -> None:
+        raise NotImplementedError
+
+    def remove_node(self, node: Any) -> str | None:
+        pending = self.node2pending.pop(node)
+        if not pending:
+            return None
+        crashed = pending.pop(0)  # the item it was running: reported as the crash
+        self._orphans += pending
+        return self._collection[crashed]
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if not self._same_collections():
+            for node in self.nodes:
+                node.shutdown()  # nothing is run: the collect errors say why
+            return
+        for node, pending in self.node2pending.items():
+            if node in self._started or node not in self.node2collection:
+                continue
+            share = node.workerinput.get("glm_share")
+            if share is not None:
+                every = range(len(self._collection))
+                pending[:] = [i for i in every if in_share(i, *share)]
+            else:  # a node started in place of one that died: what that one left
+                pending[:], self._orphans = self._orphans, []
+            if pending:
+                node.send_runtest_some(pending)
+            node.shutdown()
+            self._started.append(node)
+
+    def _same_collections(self) -> bool:
+        """As xdist's own schedulers: a worker that collected other items is a collect
+        error naming the difference (shares by index would mean nothing)."""
+        from xdist.report import report_collection_diff
+
+        (first, items), *others = self.node2collection.items()
+        same = True
+        for node, collection in others:
+            diff = report_collection_diff(items, collection, first.gateway.id, node.gateway.id)
+            if diff:
+                same = False
+                report = pytest.CollectReport(node.gateway.id, "failed", diff, [])
+                self.config.hook.pytest_collectreport(report=report)
+        return same
