@@ -6,6 +6,7 @@ glm-harness local [--port N]         serve the local llama.cpp model in the fore
 glm-harness compare RUN [RUN2]       levels of a setting within a run (--by effort|api|prompt),
                                      or two runs on the same cases; --format text|md|json
 glm-harness report RUN --html OUT    one self-contained HTML page: tables and charts
+glm-harness merge RUN [RUN...]       one run of --glm-shard K/N runs: records, summary, gate
 glm-harness doctor [--local]         is the endpoint ready? reach, auth, fields, both APIs
 glm-harness judge-agreement LABELS   the judge against hand labels: accuracy, Cohen's kappa
 """
@@ -109,6 +110,59 @@ def _compare(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """``glm-harness merge``: the shards' runs as one run folder, judged as one run (the
+    paired tests over all cases); exits as the unsharded run would have, 4 on a refusal."""
+    import os
+    import time
+
+    from harness.errors import MergeError
+    from harness.fileio import dumps, write_atomic
+    from harness.gate import merge, records, verdicts
+    from harness.reports import merged as report
+    from harness.secret import Secret, redact
+
+    token = os.environ.get("GLM_API_KEY")
+    held = Secret(token) if token else None  # masked in whatever is written or printed
+    results = Path(args.results)
+    try:
+        shards = [merge.read_shard(run, results) for run in args.runs]
+        found = merge.combine(shards, allow_partial=args.allow_partial)
+        out = Path(args.out) if args.out else results / "runs" / records.new_run_id()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise MergeError(f"{out}: --out exists and is not an empty folder")
+    except MergeError as exc:
+        sys.stderr.write(redact(f"glm-harness merge: {exc}\n"))
+        return EXIT_USAGE
+    try:
+        write_atomic(out / "records.jsonl", b"".join(found.records).decode("utf-8"))
+        if found.items:
+            write_atomic(out / records.ITEMS_FILE, records.item_text(found.items))
+        items = report.item_summaries(found)
+        decisions = verdicts.paired_decisions(found.items)
+        status = merge.status(found, decisions)
+        head = {
+            "run_id": out.name,
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "exit_status": status,
+        }
+        tail = {
+            "requests": merge.requests(found.runs),
+            **merge.losses(found.runs),
+            "decisions": decisions,
+            "ignored_efforts": verdicts.no_effect_efforts(items, out / "records.jsonl"),
+            "budgets": verdicts.budget_notes(items, out / "records.jsonl"),
+        }
+        data = report.summary(found, items, head, tail)
+        write_atomic(out / "summary.json", dumps(data))
+    except (OSError, UnicodeDecodeError) as exc:
+        sys.stderr.write(redact(f"glm-harness merge: {out}: not written ({exc})\n"))
+        return EXIT_USAGE
+    sys.stdout.write(redact("\n".join(report.lines(found, items, data, str(out))) + "\n"))
+    del held
+    return status
+
+
 def _run(pytest_args: Sequence[str]) -> int:
     """``pytest --glm-suite`` with everything after ``run`` (a leading ``--`` dropped)."""
     args = list(pytest_args[1:] if pytest_args[:1] == ["--"] else pytest_args)
@@ -156,6 +210,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--format", choices=["text", "md", "json"], default="text", help="output (default: text)"
     )
     compare.add_argument("--results", default="results", help="where run ids are looked up")
+    merging = commands.add_parser(
+        "merge", help="make one run of --glm-shard runs: records, summary, the gate over all"
+    )
+    merging.add_argument("runs", nargs="+", metavar="RUN", help="the shards' run folders or ids")
+    merging.add_argument(
+        "--out", default=None, help="the merged run's folder (default: results/runs/<new id>)"
+    )
+    merging.add_argument(
+        "--allow-partial", action="store_true", help="merge although some shards are missing"
+    )
+    merging.add_argument("--results", default="results", help="where run ids are looked up")
     chosen = given[:1]
     for name, module, summary in (
         ("report", "harness.reports.html", "write a self-contained HTML report of a run"),
@@ -176,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
     if args.command == "compare":
         return _compare(args)
+    if args.command == "merge":
+        return _merge(args)
     if args.command == "local":
         return _local(args.port)
     lines: list[str] = []

@@ -6,6 +6,7 @@
      ├── TemplateError       a template is missing, escapes evals/, or fails to render
      ├── ConfigError         the run is misconfigured (no endpoint, bad option value)
      ├── RunReadError        a run's records cannot be found or read (compare, report)
+     ├── MergeError          shards' runs that cannot be merged into one (merge)
      ├── AgreementError      a judge-agreement labels file is unusable
      ├── BrowserError        headless Chromium could not render a page
      └── APIError            a request failed (after retries); status and server message
@@ -71,6 +72,12 @@ class ConfigError(HarnessError):
 class RunReadError(HarnessError):
     """A run cannot be found or read, a level is unknown, or the sides share no case
     (``glm-harness compare`` and ``report``; ``compare.CompareError`` is this class)."""
+
+
+class MergeError(HarnessError):
+    """Shards' runs that cannot be merged into one run: a folder missing or unreadable,
+    shard counts that differ, a shard given twice or missing, an item in two runs, runs
+    against another model or server (``glm-harness merge``). One line, naming the folder."""
 
 
 class AgreementError(HarnessError):

@@ -8,7 +8,11 @@
   thinking budget buys (the budget needed for 90% of cases);
 - ``changes``: which suites a git change touches (``--glm-changed-since``);
 - ``records``: the run records (``records.jsonl``), written whole lines or not at all, and
-  the gate's verdict per item (``items.jsonl``).
+  the gate's verdict per item (``items.jsonl``);
+- ``verdicts``: the run's verdict from its items (the paired decisions, the exit status,
+  efforts with no effect, what budgets buy), for a run and for a merged one alike;
+- ``merge``: ``--glm-shard`` runs read back and checked to be the shards of one run
+  (``glm-harness merge``).
 
 May import: the ground floor, ``checks`` and ``suites``.
 """

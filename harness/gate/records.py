@@ -9,8 +9,10 @@ still under the lock, and the loss is counted (``lost``, ``lost_reason``) for th
 summary; the run goes on. The request body is recorded; headers (where the token lives) never.
 
 At the end of the run ``items.jsonl`` holds one line per item with the gate's verdict on it
-(:func:`item_lines`): its outcome, its change against the baseline (regression, improved,
-new, ...) and the baseline's outcomes and answer, which no sample record says.
+(:func:`item_lines`): its outcome and its samples' outcomes, its change against the
+baseline (regression, improved, new, ...; why a baseline did not apply; a refused token)
+and the baseline's outcomes and answer, which no sample record says. It holds everything
+the gate decides on, so ``glm-harness merge`` can judge shards' items as one run.
 
 Texts are capped: ``answer``, ``reasoning``, ``extracted`` and string values a check
 observed keep their first :data:`RECORD_TEXT_CAP` characters and end with ``... [N more
@@ -44,8 +46,8 @@ ITEMS_FILE = "items.jsonl"
 ITEM_TEXT_CAP = 4000  # a baseline answer in items.jsonl (baselines keep as much)
 # what items.jsonl keeps of an item's summary: where it ran, the verdict, the baseline's side
 ITEM_FIELDS: tuple[str, ...] = ("suite", "case", "variant", "api", "effort", "budget")
-ITEM_FIELDS += ("outcome", "passes", "samples", "score", "change", "baseline_outcomes")
-ITEM_FIELDS += ("baseline_date",)
+ITEM_FIELDS += ("outcome", "passes", "samples", "score", "outcomes", "change")
+ITEM_FIELDS += ("baseline_outcomes", "baseline_date", "baseline_note", "auth_refused")
 _LINE_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 
 
@@ -178,13 +180,22 @@ def item_lines(items: list[dict[str, Any]]) -> str:
     """``items.jsonl``: per item (an end-of-run summary dict) its place, outcome, change and
     the baseline's outcomes and answer (capped at :data:`ITEM_TEXT_CAP`), one sorted JSON
     line each, ASCII only; the same items give the same text."""
-    lines = []
+    kept_items = []
     for item in items:
         kept = {name: item[name] for name in ITEM_FIELDS if item.get(name) is not None}
         if isinstance(item.get("baseline_answer"), str):
             kept["baseline_answer"] = capped(item["baseline_answer"], ITEM_TEXT_CAP)
-        where = [str(kept.get(name, "")) for name in ITEM_FIELDS[:6]]
-        lines.append((where, json.dumps(kept, sort_keys=True, default=str)))
+        kept_items.append(kept)
+    return item_text(kept_items)
+
+
+def item_text(kept: list[dict[str, Any]]) -> str:
+    """Item lines (as :func:`item_lines` keeps them, or read back from items.jsonl) as the
+    file's text: sorted by where the item ran, one JSON line each."""
+    lines = []
+    for item in kept:
+        where = [str(item.get(name, "")) for name in ITEM_FIELDS[:6]]
+        lines.append((where, json.dumps(item, sort_keys=True, default=str)))
     return "".join(line + "\n" for _, line in sorted(lines))
 
 

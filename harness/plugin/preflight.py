@@ -141,13 +141,9 @@ def notices(state: RunState) -> list[str]:
 def server_lines(state: RunState) -> list[str]:
     """``server changed: vLLM 0.16.0 -> 0.33.0 (since the baseline of math)``, one line
     per distinct change; and the canaries when they were skipped although asked for."""
-    by: dict[str, list[str]] = {}
-    for suite, said in sorted(state.server_changes.items()):
-        by.setdefault(said, []).append(suite)
-    lines = []
-    for said, suites in by.items():
-        which = "baseline of" if len(suites) == 1 else "baselines of"
-        lines.append(f"server changed: {said} (since the {which} {', '.join(suites)})")
+    from harness.reports.endrun import server_change_lines
+
+    lines = server_change_lines(state.server_changes)
     found = state.canary or {}
     if found.get("state") == "skipped" and state.canary_mode == "always":
         lines.append(f"canary: skipped ({found.get('why')})")
@@ -157,23 +153,6 @@ def server_lines(state: RunState) -> list[str]:
 def regression_label(state: RunState, suite: str) -> str | None:
     """``regression (the server changed since the baseline: ...)`` for a suite's
     regressions when its baseline was made on another server, else None."""
-    said = state.server_changes.get(suite)
-    return None if said is None else f"regression (the server changed since the baseline: {said})"
+    from harness.reports.endrun import regression_label as label
 
-
-def regression_lines(state: RunState, kind: str) -> list[str]:
-    """Under the terminal's regressions (``kind`` regression, or worse for sampled
-    ones): those of suites whose baseline was made on another server, labelled so."""
-    if kind not in ("regression", "worse"):
-        return []
-    from harness.reports.terminal import item_id
-
-    lines = []
-    for suite in sorted(state.server_changes):
-        ids = sorted(
-            item_id(i) for i in state.items if i.get("change") == kind and i["suite"] == suite
-        )
-        if ids:
-            more = " ..." if len(ids) > 20 else ""
-            lines.append(f"  {regression_label(state, suite)}: {', '.join(ids[:20])}{more}")
-    return lines
+    return label(state.server_changes, suite)

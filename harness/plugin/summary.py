@@ -4,71 +4,30 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from harness.fileio import dumps, write_atomic
-from harness.models import OUTCOMES, arm
+from harness.gate import verdicts
+from harness.gate.verdicts import API_ERRORS, CANARY_FAILED, INTERRUPTED
 from harness.plugin.state import RunState
-from harness.reports.terminal import (
-    budget_rank,
-    item_id,
-    summary_headers,
-    summary_lines,
-    summary_rows,
+from harness.reports.endrun import (
+    change_list,
+    decision_lines,
+    endpoint_text,
+    judge_lines,
+    requests_line,
+    sample_line,
+    summary_document,
 )
+from harness.reports.terminal import summary_lines
 
-# pytest's exit codes (this module does not import pytest), and the harness's own
-OK, FAILED, INTERRUPTED = 0, 1, 2
-API_ERRORS = 6  # items ended in `error` (the API failed after retries, or refused the token)
-CANARY_FAILED = 7  # the canaries found the endpoint changed: nothing of the suites was sent
+__all__ = ["decision_lines", "judge_lines", "requests_line", "sample_line"]  # their old home
 
 
 def endpoint_line(state: RunState) -> str:
-    where = state.settings.base_url or "no endpoint"
-    local = " (local llama-server)" if state.local is not None else ""
-    return f"endpoint: {where}{local}  model: {state.model_shown()}"
-
-
-def requests_line(stats: dict[str, Any]) -> str:
-    shrank = stats["shrinks"]
-    return (
-        f"requests: {stats['requests']} samples, {stats['cached']} from cache, "
-        f"{stats['sent']} sent ({stats['retries']} retries), {stats['failed']} failed; "
-        f"concurrency {stats['max_concurrency']}, final {stats['concurrency']} "
-        f"(shrank {shrank} time{'' if shrank == 1 else 's'} on 429); {_tokens(stats)}"
-    )
-
-
-def judge_lines(stats: dict[str, Any]) -> list[str]:
-    """The judge's traffic, apart from the graded answers' (only when there was any)."""
-    judge = stats.get("judge") or {}
-    if not judge.get("requests"):
-        return []
-    return [
-        f"judge: {judge['requests']} verdicts, {judge['cached']} from cache, "
-        f"{judge['sent']} sent ({judge['retries']} retries), {judge['failed']} failed; "
-        f"{_tokens(judge)}"
-    ]
-
-
-def _tokens(stats: dict[str, Any]) -> str:
-    return f"tokens {stats.get('input_tokens', 0)} in, {stats.get('output_tokens', 0)} out"
-
-
-def sampled(items: list[dict[str, Any]]) -> dict[str, list[int]]:
-    """--glm-sample: per suite, [cases run, cases in the suite] (items carry it, so it
-    reaches the controller under xdist too)."""
-    return {str(i["suite"]): list(i["sampled"]) for i in items if i.get("sampled")}
-
-
-def sample_line(items: list[dict[str, Any]]) -> list[str]:
-    found = sampled(items)
-    if not found:
-        return []
-    each = ", ".join(f"{suite} {n} of {m}" for suite, (n, m) in sorted(found.items()))
-    return [f"sampled (--glm-sample): {each} cases; the gate judged the sampled cases only"]
+    local = state.local is not None
+    return endpoint_text(state.settings.base_url, state.model_shown(), local=local)
 
 
 def terminal_lines(state: RunState, root: Path) -> list[str]:
@@ -92,9 +51,7 @@ def terminal_lines(state: RunState, root: Path) -> list[str]:
 
 
 def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
-    items = Counter(str(item["outcome"]) for item in state.items)
-    samples = Counter(str(o) for item in state.items for o in item["outcomes"])
-    return {
+    head = {
         "run_id": state.run_id,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "exit_status": exitstatus,
@@ -105,23 +62,17 @@ def summary_data(state: RunState, exitstatus: int) -> dict[str, Any]:
         "server": state.server,
         **({"server_changes": state.server_changes} if state.server_changes else {}),
         **({"canary": state.canary} if state.canary is not None else {}),
-        "items": {outcome: items[outcome] for outcome in OUTCOMES},
-        **({"sampled": sampled(state.items)} if sampled(state.items) else {}),
+    }
+    tail = {
         **({"shard": list(state.settings.shard)} if state.settings.shard else {}),
-        "samples": {outcome: samples[outcome] for outcome in OUTCOMES},
         "requests": state.stats(),
-        "groups": [
-            dict(zip(summary_headers(state.items), row, strict=True))
-            for row in summary_rows(state.items)
-        ],
-        "records": "records.jsonl",
         **state.losses(),
-        "changes": dict(Counter(str(item.get("change", "")) for item in state.items)),
         "baselines": list(state.baseline_reports),
         "decisions": state.decisions,
         "ignored_efforts": state.ignored,
         "budgets": state.budgets,
     }
+    return summary_document(state.items, head, tail)
 
 
 def write_summary(state: RunState, exitstatus: int) -> Path | None:
@@ -192,34 +143,9 @@ def write_baselines(state: RunState, *, interrupted: bool) -> None:
 
 def change_lines(state: RunState, root: Path) -> list[str]:
     """Regressions first, then improvements, new items and known failures (a regression
-    on a suite whose baseline was made on another server says so)."""
-    from harness.plugin.preflight import regression_lines
-
-    changes = Counter(str(item.get("change", "")) for item in state.items)
-    lines = []
-    for kind, title in (
-        ("regression", "REGRESSIONS"),
-        ("worse", "worse than baseline (sampled; see the paired test)"),
-        ("improved", "improved"),
-        ("new", "new"),
-    ):
-        ids = sorted(item_id(item) for item in state.items if item.get("change") == kind)
-        if ids and not (kind == "new" and state.update_baselines):
-            lines.append(
-                f"{title} ({len(ids)}): {', '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}"
-            )
-            lines += regression_lines(state, kind)
-    if not state.update_baselines and any(changes.values()):
-        counts = ", ".join(
-            f"{changes[k]} {k}"
-            for k in ("regression", "worse", "improved", "known failure", "new")
-            if changes[k]
-        )
-        lines.append(f"against baselines: {counts or 'no changes'}")
-    other = sorted({str(i["baseline_note"]) for i in state.items if i.get("baseline_note")})
-    if other:
-        count = sum(1 for i in state.items if i.get("baseline_note"))
-        lines.append(f"baselines: {count} items judged as new: {'; '.join(other)}")
+    on a suite whose baseline was made on another server says so); then the baselines'
+    problems and what was written."""
+    lines = change_list(state.items, state.server_changes, update_baselines=state.update_baselines)
     problems = [b.problem for b in state.loaded_baselines() if b.problem]
     lines += [f"baselines: {p}" for p in problems]
     lines += [
@@ -233,134 +159,29 @@ def exit_code(state: RunState, pytest_status: int) -> int:
     """0 clean; 1 a regression or a failing (new) case; 6 API errors and nothing worse;
     7 the canaries failed (6 when they could not run); pytest's own codes otherwise (2
     interrupted, 3 internal error, 4 usage, 5 no items)."""
-    refused = any(item.get("auth_refused") for item in state.items)
     if state.late_interrupt:
         return INTERRUPTED  # Ctrl-C while the baselines were written
     stopped = (state.canary or {}).get("state")
     if stopped in ("failed", "error") and pytest_status != INTERRUPTED:
         return CANARY_FAILED if stopped == "failed" else API_ERRORS
-    if pytest_status not in (OK, FAILED, INTERRUPTED) or (
-        pytest_status == INTERRUPTED and not refused
-    ):
-        return pytest_status
     # --glm-update-baselines accepts the failures it wrote as known ones (xfailed)
     accepted = state.update_baselines and not state.baselines_unwritten
-    failing = not accepted and any(
-        item["outcome"] in ("fail", "truncated")
-        and item.get("change") not in ("known failure", "worse")  # xfailed; the paired test gates
-        for item in state.items
-    )
-    if failing or any(d["state"] == "regression" and d["gates"] for d in state.decisions):
-        return FAILED
-    if refused or any(item["outcome"] == "error" for item in state.items):
-        return API_ERRORS
-    return pytest_status
+    return verdicts.gate_status(state.items, state.decisions, pytest_status, accepted=accepted)
 
 
 def decisions(state: RunState) -> list[dict[str, Any]]:
-    """The paired test per suite x api x effort with a baseline: regression, no regression,
-    or inconclusive. It gates the run for sampled answers (more than one sample per case);
-    with one sample per case each item is judged on its own (the README's table) and the
-    exact McNemar test is reported for information."""
-    from harness.gate.stats import decide
-
-    groups: dict[tuple[str, str, str, str, int | None], list[dict[str, Any]]] = {}
-    for item in state.items:
-        if item.get("baseline_outcomes") and item["outcome"] != "error":
-            where = (item["suite"], item.get("variant", ""), item["api"], item["effort"])
-            groups.setdefault((*where, item.get("budget")), []).append(item)
-    out = []
-    for (suite, variant, api, effort, budget), items in sorted(
-        groups.items(), key=lambda kv: (*kv[0][:4], budget_rank(kv[0][4]))
-    ):
-        single = all(len(i["outcomes"]) <= 1 and len(i["baseline_outcomes"]) <= 1 for i in items)
-        base = [[o == "pass" for o in i["baseline_outcomes"]] for i in items]
-        now = [[o == "pass" for o in i["outcomes"]] for i in items]
-        decision = decide(base, now)
-        out.append({
-            "suite": suite, **({"variant": variant} if variant else {}),
-            "api": api, "effort": effort, **({"budget": budget} if budget is not None else {}),
-            "state": decision.state,
-            "p_value": decision.p_value, "delta": decision.delta,
-            "interval": list(decision.interval), "method": decision.method,
-            "cases": decision.cases, "more_samples": decision.more_samples,
-            "reason": decision.reason, "gates": not single,
-        })  # fmt: skip
-    return out
+    """The paired tests over the run's items (:func:`harness.gate.verdicts.paired_decisions`)."""
+    return verdicts.paired_decisions(state.items)
 
 
 def ignored_efforts(state: RunState) -> list[dict[str, Any]]:
-    """Effort levels that differ in the request where the evidence rules out a change in
-    pass rate and reasoning length (``glm-harness compare --by effort`` on this run's
-    records: its "no effect"; too few cases to tell is not one)."""
-    from harness.gate.compare import CompareError, compare_runs, load_run
-
-    levels: dict[tuple[str, str, str, str], set[str]] = {}
-    for item in state.items:
-        where = (item["suite"], item.get("variant", ""), item["api"], str(item.get("budget")))
-        levels.setdefault(where, set()).add(item["effort"])
-    records = state.run_dir / "records.jsonl"
-    if all(len(found) < 2 for found in levels.values()) or not records.is_file():
-        return []
-    try:
-        comparisons = compare_runs(load_run(str(records)), by="effort")
-    except CompareError:
-        return []
-    return [
-        {
-            "suite": c.suite, "api": c.shared, "ref": c.ref, "other": c.other,
-            "cases": c.cases, "message": c.message,
-            "text": f"{c.suite} [{c.shared}] {c.ref} -> {c.other} ({c.cases} cases): {c.message}",
-        }
-        for c in comparisons
-        if c.verdict == "no effect" and c.requests_differ
-    ]  # fmt: skip
+    """Effort levels with no effect (:func:`harness.gate.verdicts.no_effect_efforts`)."""
+    return verdicts.no_effect_efforts(state.items, state.run_dir / "records.jsonl")
 
 
 def budget_notes(state: RunState) -> list[dict[str, Any]]:
-    """Per suite x prompt x API x effort that ran thinking budgets: the budget needed for
-    90% of cases and each case's smallest passing budget (``glm-harness compare --by
-    budget`` on this run's records has the whole table)."""
-    records = state.run_dir / "records.jsonl"
-    if not any(item.get("budget") is not None for item in state.items) or not records.is_file():
-        return []
-    from harness.gate.budgets import budget_curves
-    from harness.gate.compare import CompareError, load_run
-
-    try:
-        curves = budget_curves(load_run(str(records)))
-    except CompareError:
-        return []
-    return [
-        {
-            "suite": c.suite, "shared": c.shared, "needed": c.needed, "cases": len(c.smallest),
-            "reached": c.reached, "smallest": c.smallest,
-            "text": f"{c.suite} [{c.shared}]: {c.summary}",
-        }
-        for c in curves
-    ]  # fmt: skip
-
-
-def decision_lines(
-    found: list[dict[str, Any]], server_changes: dict[str, str] | None = None
-) -> list[str]:
-    """Gating paired tests, regressions first (the reason already says how many more
-    samples would decide an inconclusive one); informational ones only when they see a
-    regression (summary.json keeps them all); a regression on a suite whose baseline was
-    made on another server says so."""
-    lines = []
-    for d in sorted(found, key=lambda d: (d["state"] != "regression", d["state"])):
-        if not d["gates"] and d["state"] != "regression":
-            continue
-        label = {"regression": "REGRESSION", "inconclusive": "inconclusive"}.get(d["state"], "ok")
-        if not d["gates"]:
-            label += " (one sample per case: for information)"
-        said = (server_changes or {}).get(d["suite"])
-        if said and d["state"] == "regression":
-            label += f" (the server changed since the baseline: {said})"
-        where = arm(d.get("variant", ""), d["api"], d["effort"], d.get("budget"))
-        lines.append(f"paired test {label}: {d['suite']} [{where}]: {d['reason']}")
-    return lines
+    """What thinking budgets buy (:func:`harness.gate.verdicts.budget_notes`)."""
+    return verdicts.budget_notes(state.items, state.run_dir / "records.jsonl")
 
 
 def write_markdown(state: RunState, target: Path, exitstatus: int) -> None:

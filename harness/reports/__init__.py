@@ -1,6 +1,8 @@
 """Reports, pure: results -> lines, Markdown, an HTML page with SVG charts.
 
-- ``terminal``: failure and regression reports and the end-of-run lines;
+- ``terminal``: failure and regression reports and the end-of-run table;
+- ``endrun``: the end-of-run lines and the ``summary.json`` document; ``merged``: the
+  same for the run ``glm-harness merge`` makes of shards;
 - ``markdown``: the report for a pull request comment or a step summary, with ``flips``
   (the regressed and flipped cases as a compact matrix);
 - ``html``: the self-contained page of a run, put together (``glm-harness report``) from

@@ -30,7 +30,7 @@ def test_an_item_line_keeps_the_verdict_and_the_baseline_side_only() -> None:
     first, second = (json.loads(line) for line in lines.splitlines())
     assert first == {
         "suite": "s", "case": "a", "api": "chat", "effort": "low", "outcome": "fail",
-        "passes": 0, "samples": 1, "score": 0.0, "change": "new",
+        "passes": 0, "samples": 1, "score": 0.0, "outcomes": ["fail"], "change": "new",
     }  # fmt: skip
     assert second["baseline_answer"] == "was"
     assert (second["variant"], second["budget"], second["baseline_outcomes"]) == ("terse", 512, ["pass"])  # fmt: skip
