@@ -155,6 +155,8 @@ def _merge(args: argparse.Namespace) -> int:
         }
         data = report.summary(found, items, head, tail)
         write_atomic(out / "summary.json", dumps(data))
+        if args.report:
+            write_atomic(Path(args.report), report.markdown(found, items, data))
     except (OSError, UnicodeDecodeError) as exc:
         sys.stderr.write(redact(f"glm-harness merge: {out}: not written ({exc})\n"))
         return EXIT_USAGE
@@ -216,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     merging.add_argument("runs", nargs="+", metavar="RUN", help="the shards' run folders or ids")
     merging.add_argument(
         "--out", default=None, help="the merged run's folder (default: results/runs/<new id>)"
+    )
+    merging.add_argument(
+        "--report", default=None, metavar="FILE.md", help="also write the run as Markdown"
     )
     merging.add_argument(
         "--allow-partial", action="store_true", help="merge although some shards are missing"

@@ -26,7 +26,7 @@ from harness.reports.endrun import (
     server_change_lines,
     summary_document,
 )
-from harness.reports.terminal import inconsistent_verdicts, summary_lines
+from harness.reports.terminal import check_value, inconsistent_verdicts, shorten, summary_lines
 
 
 def item_summaries(merged: Merged) -> list[dict[str, Any]]:
@@ -62,6 +62,7 @@ def _item(line: dict[str, Any], done: list[dict[str, Any]], sampled: Any) -> dic
         for said in inconsistent_verdicts(c for c in r.get("checks") or () if isinstance(c, dict))
     ]
     return {
+        **_shown(line, done),
         **line,
         **({"judge_inconsistent": odd} if odd else {}),
         **({"sampled": list(sampled)} if sampled else {}),
@@ -78,6 +79,26 @@ def _item(line: dict[str, Any], done: list[dict[str, Any]], sampled: Any) -> dic
         "reasoning_tokens": [
             u["reasoning_tokens"] for u in usage if u.get("reasoning_tokens") is not None
         ],
+    }
+
+
+def _shown(line: dict[str, Any], done: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a run keeps of a failing item's sample to show (its answer, failed checks and
+    error): a failed sample first, then a truncated one, then an error, as a run picks."""
+    bad = next(
+        (r for outcome in ("fail", "truncated", "error") for r in done if r["outcome"] == outcome),
+        None,
+    )
+    if bad is None or line["outcome"] == "pass":
+        return {}
+    checks = [c for c in bad.get("checks") or () if isinstance(c, dict) and not c.get("passed")]
+    return {
+        "answer": shorten(str(bad.get("answer") or ""), 4000),
+        "failed_checks": [
+            f"{c.get('name')}: {c.get('detail')} [observed: {check_value(c.get('observed'))}]"
+            for c in checks
+        ],
+        **({"error": bad["error"]} if bad.get("error") is not None else {}),
     }
 
 
@@ -176,3 +197,32 @@ def lines(
             f"shards ({data.get('records_lost_reason')}); the verdicts above are complete"
         )
     return out + [f"WARNING {problem}" for problem in data.get("not_written", ())]
+
+
+def markdown(merged: Merged, items: Sequence[dict[str, Any]], data: dict[str, Any]) -> str:
+    """``merge --report FILE.md``: the merged run as ``--glm-report`` writes a run, for a
+    pull request comment; the shards merged and what is missing said under the title."""
+    from harness.reports.markdown import markdown_report
+
+    given = ", ".join(f"{run.shard[0]}/{run.shard[1]}" for run in merged.runs)
+    states = [(run.summary.get("canary") or {}).get("state") for run in merged.runs]
+    stopped = next((s for s in states if s in ("failed", "error")), None)
+    changes = data.get("server_changes") or {}
+    return markdown_report(
+        items,
+        run_id=str(data["run_id"]),
+        endpoint=data.get("endpoint"),
+        model=str(data.get("model") or "-"),
+        requests=data["requests"],
+        baseline_lines=data["baselines"],
+        decisions=[d for d in data["decisions"] if d["gates"]],
+        ignored=[n["text"] for n in data["ignored_efforts"]],
+        exit_status=int(data["exit_status"]),
+        notices=[
+            *server_change_lines(changes),
+            f"merged from shards {given} of {merged.of}",
+            *merged.notes(),
+        ],
+        server_changed=changes,
+        stopped={"failed": "canary failed", "error": "canary could not run"}.get(str(stopped)),
+    )

@@ -58,6 +58,9 @@ def _value(value: Any) -> str:
         return shorten(repr(value), 300)
 
 
+check_value = _value  # how a failed check's observed value is shown (records rebuilt too)
+
+
 def check_lines(result: CheckResult, depth: int = 0) -> list[str]:
     """A check and, indented, the nested checks that explain it."""
     mark = "ok  " if result.passed else "FAIL"

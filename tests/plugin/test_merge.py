@@ -6,6 +6,7 @@ and the merged run reads as any run does (``report --html``, ``compare``)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,17 @@ def records(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def markdown(text: str) -> list[str]:
+    """A Markdown report's lines, but for its run id and the table's latency columns."""
+    text = re.sub(r"run `[^`]+`", "run `ID`", text)
+    return [
+        "|".join(c for n, c in enumerate(line.split("|")) if n not in (7, 8, 9))
+        if re.match(r"\| [ps] \| chat", line)
+        else line
+        for line in text.splitlines()
+    ]
+
+
 def merge(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
     capsys.readouterr()  # what the pytest runs before printed
     status = main(["merge", *args])
@@ -89,7 +101,7 @@ def test_three_shards_merged_are_the_unsharded_run(
     server.rules = [Rule(match="Say", answer="ok"), Rule(match="Question", answer="right")]
     assert run(project, server, "--glm-update-baselines")[1] == 0
     regressed(server)
-    whole, status, said = run(project, server)
+    whole, status, said = run(project, server, "--glm-report=whole.md")
     assert status == 1
     shards = [run(project, server, f"--glm-shard={k}/3") for k in (1, 2, 3)]
     # the regression is in one shard only; no shard alone sees all twelve sampled cases
@@ -101,8 +113,15 @@ def test_three_shards_merged_are_the_unsharded_run(
             assert decision["cases"] < (12 if decision["suite"] == "p" else 9)
 
     out = project.path / "merged"
-    status, lines, err = merge(capsys, *(str(f) for f, _, _ in shards), "--out", str(out))
+    given = [str(f) for f, _, _ in shards]
+    report = project.path / "merged.md"
+    status, lines, err = merge(capsys, *given, "--out", str(out), "--report", str(report))
     assert (status, err) == (1, "")
+    # the Markdown report as --glm-report writes the run's, saying it was merged
+    text = report.read_text()
+    assert "**merged from shards 1/3, 2/3, 3/3 of 3**\n\n" in text
+    mine = markdown(text.replace("**merged from shards 1/3, 2/3, 3/3 of 3**\n\n", ""))
+    assert mine == markdown((project.path / "whole.md").read_text())
     assert summary(out) == summary(whole)
     assert (out / "items.jsonl").read_bytes() == (whole / "items.jsonl").read_bytes()
     assert records(out) == records(whole)
