@@ -10,7 +10,8 @@ that import pytest.
   the words for a server that changed since a baseline;
 - ``judging``: asking the judge for an answer's ``judge`` checks through the engine;
 - ``shares``: pytest-xdist's scheduler that deals each worker its share of the items up
-  front, and each worker's part of the concurrency;
+  front, each worker's part of the concurrency, and the xdist hooks of the controller
+  (the scheduler, adding up what the workers report; re-exported here too);
 - ``summary``: ``summary.json``, baseline updates, exit codes, the end-of-run lines.
 
 Importing this package stays cheap: ``hooks`` imports only pytest and ``options``; the
@@ -30,10 +31,9 @@ from harness.plugin.hooks import (
     pytest_runtest_makereport,
     pytest_sessionfinish,
     pytest_terminal_summary,
-    pytest_testnodedown,
     pytest_unconfigure,
-    pytest_xdist_make_scheduler,
 )
+from harness.plugin.shares import pytest_testnodedown, pytest_xdist_make_scheduler
 
 __all__ = [
     "pytest_addoption",

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from harness.plugin.stash import STATE
+
 
 def concurrency_of(share: int, workers: int, concurrency: int) -> int:
     """Worker ``share``'s part of ``concurrency``: the parts of ``workers`` shares add up to
@@ -125,3 +127,37 @@ class ShareScheduling:
                 report = pytest.CollectReport(node.gateway.id, "failed", diff, [])
                 self.config.hook.pytest_collectreport(report=report)
         return same
+
+
+# --- the hooks (re-exported by the package) -----------------------------------------
+
+
+def workers_of(config: pytest.Config) -> int:
+    from xdist.workermanage import parse_tx_spec_config
+
+    return len(parse_tx_spec_config(config))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's default ``--dist load``: deal each worker its share of the items at
+    once, so that it can send their requests before running them."""
+    if config.stash.get(STATE, None) is None or config.option.dist != "load":
+        return None
+    return ShareScheduling(config, workers_of(config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: add a finished worker's request counters to the run's."""
+    state = node.config.stash.get(STATE, None)
+    output = getattr(node, "workeroutput", {})
+    stats = output.get("glm_stats")
+    if state is not None and stats:
+        state.worker_stats.append(stats)
+    if state is not None and output.get("glm_losses"):
+        state.add_losses(output["glm_losses"])
+    if state is not None and state.server is None and state.canary is None:
+        from harness.plugin.preflight import take
+
+        take(state, output.get("glm_preflight"))  # every worker found the same: one is kept
