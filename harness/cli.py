@@ -127,7 +127,7 @@ def _merge(args: argparse.Namespace) -> int:
     results = Path(args.results)
     try:
         shards = [merge.read_shard(run, results) for run in args.runs]
-        found = merge.combine(shards, allow_partial=args.allow_partial)
+        found = merge.combine(shards, allow_partial=args.allow_partial, empty=args.empty_shard)
         out = Path(args.out) if args.out else results / "runs" / records.new_run_id()
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise MergeError(f"{out}: --out exists and is not an empty folder")
@@ -224,6 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     merging.add_argument(
         "--allow-partial", action="store_true", help="merge although some shards are missing"
+    )
+    merging.add_argument(
+        "--empty-shard",
+        type=int,
+        action="append",
+        default=[],
+        metavar="K",
+        help="shard K ran no case (pytest exited 5, wrote no run): count it as merged",
     )
     merging.add_argument("--results", default="results", help="where run ids are looked up")
     chosen = given[:1]

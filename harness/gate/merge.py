@@ -49,6 +49,7 @@ class Merged:
     runs: list[ShardRun]  # by K
     of: int  # N
     missing: list[int]  # the Ks not given (only with allow_partial)
+    empty: list[int]  # the Ks said to have run no case (--empty-shard): no run folder
     items: list[dict[str, Any]]  # every shard's item lines
     records: list[bytes]  # every shard's record lines, shard by shard
     parsed: list[dict[str, Any]]  # the same records, read
@@ -193,8 +194,12 @@ def read_shard(run: str, results: Path = Path("results")) -> ShardRun:
     return ShardRun(folder, summary, shard, items, records, torn)
 
 
-def combine(runs: Sequence[ShardRun], *, allow_partial: bool = False) -> Merged:
-    """The shards as one run; raises MergeError when they are not parts of one."""
+def combine(
+    runs: Sequence[ShardRun], *, allow_partial: bool = False, empty: Sequence[int] = ()
+) -> Merged:
+    """The shards as one run; raises MergeError when they are not parts of one. ``empty``:
+    shards that ran no case (pytest wrote no run: exit 5, or --glm-changed-since selected
+    nothing), which count as given."""
     first = runs[0]
     for run in runs[1:]:
         if run.shard[1] != first.shard[1]:
@@ -210,7 +215,11 @@ def combine(runs: Sequence[ShardRun], *, allow_partial: bool = False) -> Merged:
                 f"{run.path}: shard {run.shard[0]}/{of} given twice (also {by[run.shard[0]].path})"
             )
         by[run.shard[0]] = run
-    missing = [k for k in range(1, of + 1) if k not in by]
+    for k in empty:
+        if k in by or not 1 <= k <= of:
+            why = f"its run is {by[k].path}" if k in by else f"the runs are shards of {of}"
+            raise MergeError(f"--empty-shard {k}: {why}")
+    missing = [k for k in range(1, of + 1) if k not in by and k not in empty]
     if missing and not allow_partial:
         gone = ", ".join(f"{k}/{of}" for k in missing)
         given = ", ".join(f"{k}/{of} {by[k].path}" for k in sorted(by))
@@ -236,6 +245,7 @@ def combine(runs: Sequence[ShardRun], *, allow_partial: bool = False) -> Merged:
         runs=ordered,
         of=of,
         missing=missing,
+        empty=sorted(set(empty)),
         items=[item for run in ordered for item in run.items],
         records=records,
         parsed=[json.loads(line) for line in records],

@@ -126,6 +126,7 @@ def shard_data(merged: Merged) -> dict[str, Any]:
         "of": merged.of,
         "merged": [run.shard[0] for run in merged.runs],
         "missing": list(merged.missing),
+        **({"empty": list(merged.empty)} if merged.empty else {}),
         "runs": {
             str(run.shard[0]): str(run.summary.get("run_id", run.path.name)) for run in merged.runs
         },
@@ -170,6 +171,7 @@ def lines(
     counters, the changes against baselines, the paired tests and where the records are."""
     given = ", ".join(f"{run.shard[0]}/{run.shard[1]} {run.path}" for run in merged.runs)
     out = [f"merged: shard{'s' if len(merged.runs) > 1 else ''} {given} -> {where}"]
+    out += [f"shard {k}/{merged.of}: no case ran in it (--empty-shard)" for k in merged.empty]
     out += [f"WARNING {note}" for note in merged.notes()]
     changes = data.get("server_changes") or {}
     out += server_change_lines(changes)
@@ -204,7 +206,9 @@ def markdown(merged: Merged, items: Sequence[dict[str, Any]], data: dict[str, An
     pull request comment; the shards merged and what is missing said under the title."""
     from harness.reports.markdown import markdown_report
 
-    given = ", ".join(f"{run.shard[0]}/{run.shard[1]}" for run in merged.runs)
+    given = ", ".join(
+        f"{k}/{merged.of}" for k in sorted([*merged.empty, *(r.shard[0] for r in merged.runs)])
+    )
     states = [(run.summary.get("canary") or {}).get("state") for run in merged.runs]
     stopped = next((s for s in states if s in ("failed", "error")), None)
     changes = data.get("server_changes") or {}
@@ -221,6 +225,7 @@ def markdown(merged: Merged, items: Sequence[dict[str, Any]], data: dict[str, An
         notices=[
             *server_change_lines(changes),
             f"merged from shards {given} of {merged.of}",
+            *(f"shard {k}/{merged.of}: no case ran in it" for k in merged.empty),
             *merged.notes(),
         ],
         server_changed=changes,

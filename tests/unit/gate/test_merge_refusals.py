@@ -226,3 +226,19 @@ def test_a_shard_its_canaries_stopped_stops_the_merged_run(
     status, said, _ = merge(capsys, three[0], stopped, three[2], "--out", tmp_path / "o")
     assert status == 7
     assert f"shard 2/3 ({stopped}): canary failed; nothing of its suites was sent" in said
+
+
+def test_a_shard_that_ran_no_case_is_given_as_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, c = shard(tmp_path, "a", 1, 3, ["c1"]), shard(tmp_path, "c", 3, 3, ["c3"])
+    out = tmp_path / "o"
+    status, said, err = merge(capsys, a, c, "--empty-shard", "2", "--out", out)
+    assert (status, err) == (0, "")
+    found = json.loads((out / "summary.json").read_text())["shard"]
+    assert (found["merged"], found["empty"], found["missing"]) == ([1, 3], [2], [])
+    assert "shard 2/3: no case ran in it (--empty-shard)" in said.splitlines()
+    for given, message in (("1", f"--empty-shard 1: its run is {a}"), ("4", "shards of 3")):
+        status, _, err = merge(capsys, a, c, "--empty-shard", given)
+        assert status == 4
+        assert message in err
