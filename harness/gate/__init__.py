@@ -11,8 +11,8 @@
   the gate's verdict per item (``items.jsonl``);
 - ``verdicts``: the run's verdict from its items (the paired decisions, the exit status,
   efforts with no effect, what budgets buy), for a run and for a merged one alike;
-- ``merge``: ``--glm-shard`` runs read back and checked to be the shards of one run
-  (``glm-harness merge``).
+- ``shards``: a ``--glm-shard`` run's folder read back and checked; ``merge``: shards'
+  runs checked to be the parts of one run and put together (``glm-harness merge``).
 
 May import: the ground floor, ``checks`` and ``suites``.
 """

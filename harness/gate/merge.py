@@ -1,11 +1,10 @@
-"""Shards' runs read back and checked to be parts of one run (``glm-harness merge``).
+"""Shards' runs checked to be the parts of one run and put together (``glm-harness merge``).
 
-Each ``--glm-shard K/N`` run writes its own folder: ``summary.json``, ``items.jsonl``
-(the gate's verdict per item, with its samples' outcomes) and ``records.jsonl``.
-:func:`read_shard` reads one folder; :func:`combine` checks that the folders are the
-shards of one run (the same N, each K once, none missing unless allowed, no item twice,
-the same model, endpoint and server) and puts their items, records and counters together.
-Every refusal is one :class:`~harness.errors.MergeError` line naming the folder.
+:func:`combine` takes the shards' folders as ``gate.shards`` reads them, checks that they
+are the shards of one run (the same N, each K once, none missing unless allowed, no item
+twice, the same model, endpoint and server) and puts their items, records and counters
+together; :func:`status` is the exit status the unsharded run would have had. Every
+refusal is one :class:`~harness.errors.MergeError` line naming the folder.
 """
 
 from __future__ import annotations
@@ -13,33 +12,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.errors import MergeError
-from harness.gate.records import ITEMS_FILE
 from harness.gate.runs import Key, key_of
+from harness.gate.shards import RECORDS_FILE, ShardRun, read_shard
 
-SUMMARY_FILE, RECORDS_FILE = "summary.json", "records.jsonl"
-ITEM_KEYS = ("suite", "case", "api", "effort", "outcome", "outcomes")  # every item line has
+__all__ = ["Merged", "ShardRun", "combine", "losses", "read_shard", "requests", "status"]
+
 FINGERPRINT = ("version", "models", "openapi_sha256")  # the server's, compared where known
 UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True)
-class ShardRun:
-    """One shard's run folder, read."""
-
-    path: Path
-    summary: dict[str, Any]
-    shard: tuple[int, int]  # (K, N); a run without --glm-shard is (1, 1)
-    items: list[dict[str, Any]]  # items.jsonl, one dict a line
-    records: list[bytes]  # records.jsonl's whole lines, each with its newline, as written
-    torn: int  # bytes of a torn last line left out (0: none)
-
-    @property
-    def label(self) -> str:
-        return f"shard {self.shard[0]}/{self.shard[1]} ({self.path})"
+COUNTS = ("requests", "sent", "retries", "cached", "failed", "input_tokens", "output_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,133 +48,6 @@ class Merged:
             gone = ", ".join(f"{k}/{self.of}" for k in self.missing)
             said.append(f"partial: shard{'s' if len(self.missing) > 1 else ''} {gone} missing")
         return said
-
-
-def find_run(run: str, results: Path) -> Path:
-    """A run folder, or a run id under ``results/runs``."""
-    for candidate in (Path(run), results / "runs" / run):
-        if candidate.is_dir():
-            return candidate
-    raise MergeError(f"{run}: no such run folder (nor a run id under {results / 'runs'})")
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise MergeError(f"{path.parent}: no {path.name} (the run did not finish)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise MergeError(f"{path}: cannot be read ({exc})") from None
-    if not isinstance(data, dict):
-        raise MergeError(f"{path}: not a run summary (not a JSON object)")
-    return data
-
-
-# what merge reads of a shard's summary.json, and the type each must have when present
-SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
-    "exit_status": int, "items": dict, "requests": dict, "records_lost": int,
-    "cache_unwritten": int, "not_written": list, "baselines": list, "sampled": dict,
-    "canary": (dict, type(None)), "server_changes": dict, "server": (dict, type(None)),
-    "model": (str, type(None)), "endpoint": (str, type(None)),
-}  # fmt: skip
-COUNTS = ("requests", "sent", "retries", "cached", "failed", "input_tokens", "output_tokens")
-
-
-def _checked(summary: dict[str, Any], path: Path) -> dict[str, Any]:
-    """``summary`` when what merge reads of it has the shape a run writes; else MergeError
-    naming the file and the key."""
-    for key, kind in SUMMARY_TYPES.items():
-        if key in summary and not isinstance(summary[key], kind):
-            raise MergeError(f"{path}: {key}: {json.dumps(summary[key])[:80]} is not a run's")
-    found = summary.get("requests", {})
-    for key, value in found.items():
-        values = value.items() if isinstance(value, dict) else [("", value)]
-        for name, count in values:
-            if not isinstance(count, int) or isinstance(count, bool):
-                where = f"requests.{key}{'.' + name if name else ''}"
-                raise MergeError(f"{path}: {where}: {json.dumps(count)[:80]} is not a count")
-    return summary
-
-
-def _shard_of(summary: dict[str, Any], path: Path) -> tuple[int, int]:
-    found = summary.get("shard")
-    if found is None:
-        return 1, 1
-    if isinstance(found, dict):
-        raise MergeError(f"{path}: shard: a merged run already (merge the shards' own runs)")
-    ok = isinstance(found, list) and len(found) == 2
-    ok = ok and all(isinstance(n, int) and not isinstance(n, bool) for n in found)
-    if not ok or not 1 <= found[0] <= found[1]:
-        raise MergeError(f"{path}: shard: {json.dumps(found)} is not [K, N] with 1 <= K <= N")
-    return found[0], found[1]
-
-
-def _item_lines(folder: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    path = folder / ITEMS_FILE
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        counts = summary.get("items")
-        if isinstance(counts, dict) and not any(counts.values()):
-            return []  # a shard whose run had no item (it says so): nothing to add
-        raise MergeError(
-            f"{folder}: no {ITEMS_FILE} (a run that did not finish or wrote its baselines "
-            "cannot be merged)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MergeError(f"{path}: cannot be read ({exc})") from None
-    items = []
-    for number, line in ((n, text) for n, text in enumerate(lines, 1) if text.strip()):
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise MergeError(f"{path}:{number}: not an item line (not JSON)") from None
-        missing = [k for k in ITEM_KEYS if not isinstance(item, dict) or k not in item]
-        if missing:
-            older = " (written by an older glm-harness: run the shard again)"
-            why = older if missing == ["outcomes"] else ""
-            raise MergeError(f"{path}:{number}: not an item line (no {missing[0]!r}){why}")
-        items.append(item)
-    return items
-
-
-def _record_lines(folder: Path) -> tuple[list[bytes], int]:
-    """The whole lines of records.jsonl as bytes, and the size of a torn last line (a
-    last line with no newline that is not JSON: a run that stopped while writing)."""
-    path = folder / RECORDS_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0  # every record lost, or every item an early stop: the items still count
-    except OSError as exc:
-        raise MergeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    chunks = data.split(b"\n")
-    last = chunks.pop()  # b"" when the file ends with a newline
-    lines = [chunk + b"\n" for chunk in chunks]
-    for number, line in enumerate(lines, 1):
-        if line.strip() and not _is_record(line):
-            raise MergeError(f"{path}:{number}: not a run record")
-    if last and _is_record(last):
-        return [*lines, last + b"\n"], 0  # whole, only its newline missing
-    return lines, len(last)
-
-
-def _is_record(line: bytes) -> bool:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(record, dict) and all(k in record for k in ("suite", "case", "api"))
-
-
-def read_shard(run: str, results: Path = Path("results")) -> ShardRun:
-    """One run folder (or run id), read and checked; raises MergeError."""
-    folder = find_run(run, results)
-    summary = _checked(_json_object(folder / SUMMARY_FILE), folder / SUMMARY_FILE)
-    shard = _shard_of(summary, folder / SUMMARY_FILE)
-    items = _item_lines(folder, summary)
-    records, torn = _record_lines(folder)
-    return ShardRun(folder, summary, shard, items, records, torn)
 
 
 def combine(

@@ -54,6 +54,12 @@ def shard(root: Path, name: str, k: int | None, n: int, cases: list[str], **summ
     return folder
 
 
+def edit(path: Path, **values: Any) -> None:
+    """The first line of a JSON lines file with ``values`` in it."""
+    first, *rest = path.read_text().splitlines(keepends=True)
+    path.write_text(json.dumps({**json.loads(first), **values}) + "\n" + "".join(rest))
+
+
 def merge(capsys: pytest.CaptureFixture[str], *args: Path | str) -> tuple[int, str, str]:
     status = main(["merge", *map(str, args)])
     out, err = capsys.readouterr()
@@ -92,6 +98,14 @@ def test_three_shards_merge_into_one_run(
         (lambda f: (f / "records.jsonl").write_text("{\n{}\n"), r"r2/records.jsonl:1: not a run record"),
         (lambda f: (f / "summary.json").write_text('{"requests": {"sent": "x"}}'), r'r2/summary.json: requests.sent: "x" is not a count'),
         (lambda f: (f / "summary.json").write_text('{"shard": [4, 3]}'), r"r2/summary.json: shard: \[4, 3\] is not \[K, N\]"),
+        (lambda f: edit(f / "summary.json", sampled={"s": 3}), r"r2/summary.json: sampled.s: 3 is not \[n, of\]"),
+        (lambda f: edit(f / "summary.json", server_changes={"s": []}), r"r2/summary.json: server_changes: not an object of strings"),
+        (lambda f: edit(f / "items.jsonl", baseline_outcomes=3), r"r2/items.jsonl:1: baseline_outcomes: 3 is not a list of strings"),
+        (lambda f: edit(f / "items.jsonl", score="high"), r'r2/items.jsonl:1: score: "high" is not a number'),
+        (lambda f: edit(f / "records.jsonl", latency_ms="x"), r'r2/records.jsonl:1: latency_ms: "x" is not a number or null'),
+        (lambda f: edit(f / "records.jsonl", usage={"output_tokens": 1.5}), r"r2/records.jsonl:1: usage.output_tokens: 1.5 is not an integer or null"),
+        (lambda f: edit(f / "records.jsonl", effort=None), r"r2/records.jsonl:1: effort: null is not a string"),
+        (lambda f: (f / "records.jsonl").write_text('{"suite": "s"}'), r"r2/records.jsonl:1: not a run record \(no 'case'\)"),
     ],
 )  # fmt: skip
 def test_a_folder_that_is_not_a_run_is_refused_naming_it(

@@ -1,0 +1,235 @@
+"""One shard's run folder read back and checked (``glm-harness merge``).
+
+Each ``--glm-shard K/N`` run writes its own folder: ``summary.json``, ``items.jsonl``
+(the gate's verdict per item, with its samples' outcomes) and ``records.jsonl``.
+:func:`read_shard` reads one, checking what merge uses of each file (every key's type);
+a problem is one :class:`~harness.errors.MergeError` line naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import MergeError
+from harness.gate.records import ITEMS_FILE
+
+SUMMARY_FILE, RECORDS_FILE = "summary.json", "records.jsonl"
+ITEM_KEYS = ("suite", "case", "api", "effort", "outcome", "outcomes")  # every item line has
+RECORD_KEYS = ("suite", "case", "api", "effort", "outcome")
+NUMBER = (int, float)
+OPTIONAL_NUMBER = (int, float, type(None))
+ITEM_TYPES: dict[str, Any] = {
+    "suite": str, "case": str, "variant": str, "api": str, "effort": str, "budget": int,
+    "outcome": str, "outcomes": [str], "baseline_outcomes": [str], "change": str,
+    "score": NUMBER, "passes": int, "samples": int,
+}  # fmt: skip
+RECORD_TYPES: dict[str, Any] = {
+    "suite": str, "case": str, "variant": (str, type(None)), "api": str, "effort": str,
+    "budget": (int, type(None)), "outcome": str, "sample": int, "usage": (dict, type(None)),
+    "latency_ms": OPTIONAL_NUMBER, "first_answer_ms": OPTIONAL_NUMBER,
+    "reasoning": (str, type(None)), "reasoning_chars": int, "answer": (str, type(None)),
+    "tool_calls": (list, type(None)), "checks": (list, type(None)),
+}  # fmt: skip
+USAGE_TYPES: dict[str, Any] = {
+    "output_tokens": (int, type(None)), "reasoning_tokens": (int, type(None)),
+}  # fmt: skip
+TYPE_NAMES = {
+    str(str): "a string", str(int): "an integer", str(NUMBER): "a number",
+    str(OPTIONAL_NUMBER): "a number or null", str([str]): "a list of strings",
+    str((str, type(None))): "a string or null", str((int, type(None))): "an integer or null",
+    str((dict, type(None))): "an object or null", str((list, type(None))): "a list or null",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ShardRun:
+    """One shard's run folder, read."""
+
+    path: Path
+    summary: dict[str, Any]
+    shard: tuple[int, int]  # (K, N); a run without --glm-shard is (1, 1)
+    items: list[dict[str, Any]]  # items.jsonl, one dict a line
+    records: list[bytes]  # records.jsonl's whole lines, each with its newline, as written
+    torn: int  # bytes of a torn last line left out (0: none)
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.shard[0]}/{self.shard[1]} ({self.path})"
+
+
+def find_run(run: str, results: Path) -> Path:
+    """A run folder, or a run id under ``results/runs``."""
+    for candidate in (Path(run), results / "runs" / run):
+        if candidate.is_dir():
+            return candidate
+    raise MergeError(f"{run}: no such run folder (nor a run id under {results / 'runs'})")
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MergeError(f"{path.parent}: no {path.name} (the run did not finish)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MergeError(f"{path}: cannot be read ({exc})") from None
+    if not isinstance(data, dict):
+        raise MergeError(f"{path}: not a run summary (not a JSON object)")
+    return data
+
+
+# what merge reads of a shard's summary.json, and the type each must have when present
+SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "exit_status": int, "items": dict, "requests": dict, "records_lost": int,
+    "cache_unwritten": int, "not_written": list, "baselines": list, "sampled": dict,
+    "canary": (dict, type(None)), "server_changes": dict, "server": (dict, type(None)),
+    "model": (str, type(None)), "endpoint": (str, type(None)),
+}  # fmt: skip
+
+
+def _checked(summary: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``summary`` when what merge reads of it has the shape a run writes; else MergeError
+    naming the file and the key."""
+    for key, kind in SUMMARY_TYPES.items():
+        if key in summary and not isinstance(summary[key], kind):
+            raise MergeError(f"{path}: {key}: {json.dumps(summary[key])[:80]} is not a run's")
+    found = summary.get("requests", {})
+    for key, value in found.items():
+        values = value.items() if isinstance(value, dict) else [("", value)]
+        for name, count in values:
+            if not isinstance(count, int) or isinstance(count, bool):
+                where = f"requests.{key}{'.' + name if name else ''}"
+                raise MergeError(f"{path}: {where}: {json.dumps(count)[:80]} is not a count")
+    for key, value in summary.get("sampled", {}).items():
+        if not (
+            isinstance(value, list) and len(value) == 2 and _wrong({"n": value}, COUNT) is None
+        ):
+            raise MergeError(f"{path}: sampled.{key}: {json.dumps(value)[:80]} is not [n, of]")
+    for key in ("baselines", "not_written"):
+        if _wrong(summary, {key: [str]}):
+            raise MergeError(f"{path}: {key}: not a list of strings")
+    changes = summary.get("server_changes", {})
+    if _wrong({"said": list(changes.values())}, {"said": [str]}):
+        raise MergeError(f"{path}: server_changes: not an object of strings")
+    return summary
+
+
+COUNT = {"n": [int]}
+
+
+def _shard_of(summary: dict[str, Any], path: Path) -> tuple[int, int]:
+    found = summary.get("shard")
+    if found is None:
+        return 1, 1
+    if isinstance(found, dict):
+        raise MergeError(f"{path}: shard: a merged run already (merge the shards' own runs)")
+    ok = isinstance(found, list) and len(found) == 2
+    ok = ok and all(isinstance(n, int) and not isinstance(n, bool) for n in found)
+    if not ok or not 1 <= found[0] <= found[1]:
+        raise MergeError(f"{path}: shard: {json.dumps(found)} is not [K, N] with 1 <= K <= N")
+    return found[0], found[1]
+
+
+def _item_lines(folder: Path, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    path = folder / ITEMS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        counts = summary.get("items")
+        if isinstance(counts, dict) and not any(counts.values()):
+            return []  # a shard whose run had no item (it says so): nothing to add
+        raise MergeError(
+            f"{folder}: no {ITEMS_FILE} (a run that did not finish or wrote its baselines "
+            "cannot be merged)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MergeError(f"{path}: cannot be read ({exc})") from None
+    items = []
+    for number, line in ((n, text) for n, text in enumerate(lines, 1) if text.strip()):
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise MergeError(f"{path}:{number}: not an item line (not JSON)") from None
+        missing = [k for k in ITEM_KEYS if not isinstance(item, dict) or k not in item]
+        if missing:
+            older = " (written by an older glm-harness: run the shard again)"
+            why = older if missing == ["outcomes"] else ""
+            raise MergeError(f"{path}:{number}: not an item line (no {missing[0]!r}){why}")
+        wrong = _wrong(item, ITEM_TYPES)
+        if wrong:
+            raise MergeError(f"{path}:{number}: {wrong}")
+        items.append(item)
+    return items
+
+
+def _record_lines(folder: Path) -> tuple[list[bytes], int]:
+    """The whole lines of records.jsonl as bytes, and the size of a torn last line (a
+    last line with no newline that is not JSON: a run that stopped while writing)."""
+    path = folder / RECORDS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0  # every record lost, or every item an early stop: the items still count
+    except OSError as exc:
+        raise MergeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    chunks = data.split(b"\n")
+    last = chunks.pop()  # b"" when the file ends with a newline
+    lines = [chunk + b"\n" for chunk in chunks]
+    for number, line in enumerate(lines, 1):
+        wrong = _record_problem(line) if line.strip() else None
+        if wrong is not None:
+            raise MergeError(f"{path}:{number}: {wrong}")
+    if not last:
+        return lines, 0
+    wrong = _record_problem(last)
+    if wrong is None:
+        return [*lines, last + b"\n"], 0  # whole, only its newline missing
+    if wrong == NOT_JSON:
+        return lines, len(last)  # torn: cut short while it was written
+    raise MergeError(f"{path}:{len(lines) + 1}: {wrong}")
+
+
+NOT_JSON = "not a run record (not JSON)"
+
+
+def _record_problem(line: bytes) -> str | None:
+    """Why a records.jsonl line is not a record merge can use, or None."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return NOT_JSON
+    if not isinstance(record, dict):
+        return "not a run record (not a JSON object)"
+    missing = [key for key in RECORD_KEYS if key not in record]
+    if missing:
+        return f"not a run record (no {missing[0]!r})"
+    return _wrong(record, RECORD_TYPES) or _wrong(record.get("usage") or {}, USAGE_TYPES, "usage.")
+
+
+def _wrong(found: dict[str, Any], types: dict[str, Any], where: str = "") -> str | None:
+    """``key: value is not <what>`` for the first key of ``found`` whose value is not of
+    its type in ``types`` (``[str]``: a list of strings); None when all are."""
+    for key, kind in types.items():
+        if key not in found:
+            continue
+        value = found[key]
+        if isinstance(kind, list):
+            ok = isinstance(value, list) and all(isinstance(v, kind[0]) for v in value)
+        else:
+            ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+        if not ok:
+            shown = json.dumps(value, default=str)[:80]
+            return f"{where}{key}: {shown} is not {TYPE_NAMES[str(kind)]}"
+    return None
+
+
+def read_shard(run: str, results: Path = Path("results")) -> ShardRun:
+    """One run folder (or run id), read and checked; raises MergeError."""
+    folder = find_run(run, results)
+    summary = _checked(_json_object(folder / SUMMARY_FILE), folder / SUMMARY_FILE)
+    shard = _shard_of(summary, folder / SUMMARY_FILE)
+    items = _item_lines(folder, summary)
+    records, torn = _record_lines(folder)
+    return ShardRun(folder, summary, shard, items, records, torn)
