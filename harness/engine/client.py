@@ -6,8 +6,10 @@ retries belong to the engine, which asks :meth:`Client.attempt` whether a failur
 worth another try. 401/403 raise :class:`~harness.errors.AuthError`; every other failure is
 an error completion.
 
-The API token is a :class:`~harness.secret.Secret`; its header value goes straight into
-the pooled ``httpx`` headers (whose repr masks it). Every reply is scrubbed of the token in
+Requests go out through :class:`~harness.engine.wire.WireTransport` (HTTP/1.1 keep-alive
+over asyncio), or the ``httpx`` transport a caller injects. The API token is a
+:class:`~harness.secret.Secret`; its header value goes straight into the ``httpx``
+headers (whose repr masks it). Every reply is scrubbed of the token in
 every encoding before it is parsed, and the parsed texts again, tool calls' names, ids
 and arguments included (a token split across stream events comes together only there).
 A reply is read within ``max_reply_bytes`` (on the wire and decompressed,
@@ -23,12 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -39,6 +41,7 @@ from harness.engine.requests import build_request
 from harness.engine.retry import parse_retry_after, should_retry
 from harness.engine.streaming import StreamParser, is_stream
 from harness.engine.toolcalls import scrubbed
+from harness.engine.wire import WireTransport
 from harness.errors import AuthError, ConfigError
 from harness.models import Completion, Request
 from harness.secret import Secret
@@ -47,7 +50,6 @@ from harness.settings.values import DEFAULT_MAX_REPLY_MB, DEFAULT_TIMEOUT
 __all__ = ["Attempt", "Client", "Fetched", "build_request", "error_message", "parse_response"]
 
 DEFAULT_MAX_CONNECTIONS = 32
-POOL_SIZE = 8  # connections per httpx pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +76,16 @@ class Attempt:
 
 
 class Client:
-    """Sends requests over pooled, keep-alive httpx transports.
+    """Sends requests over one keep-alive transport (``transport``, by default a
+    :class:`~harness.engine.wire.WireTransport` of ``max_connections``).
 
     ``base_url`` may end in ``/v1`` (request paths already start with it). No retries
     here: every failure but 401/403 comes back as an error :class:`Completion`.
 
-    Requests go straight to ``httpx.AsyncHTTPTransport.handle_async_request`` with a
-    prebuilt ``httpx.Request``: the harness needs none of ``AsyncClient``'s per-request
-    work (URL merging, cookies, auth flows, redirects), which cost a third of its CPU per
-    request in ``benchmarks/throughput.py``.
+    Requests go straight to the transport's ``handle_async_request`` with a prebuilt
+    ``httpx.Request``: the harness needs none of ``AsyncClient``'s per-request work (URL
+    merging, cookies, auth flows, redirects), which cost a third of its CPU per request
+    in ``benchmarks/throughput.py``.
     """
 
     def __init__(
@@ -120,21 +123,15 @@ class Client:
         self._stream_headers = self._headers.copy()  # a streamed request asks for SSE
         if not any(name.lower() == "accept" for name in all_headers):
             self._stream_headers["Accept"] = "text/event-stream"
-        self._timeout = httpx.Timeout(timeout).as_dict()
-        # httpcore's pool scans every connection on every request and response, so one
-        # pool of 64 costs ~64x more CPU per request than one of 1; several small pools,
-        # used in turn, keep that scan short (see benchmarks/throughput.py).
-        if transport is not None:
-            self._pools: list[httpx.AsyncBaseTransport] = [transport]
-        else:
-            shards = -(-max_connections // POOL_SIZE)
-            per_pool = -(-max_connections // shards)
-            tls = httpx.create_ssl_context()  # one context for all pools: each costs ~10 ms
-            limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-            self._pools = [
-                httpx.AsyncHTTPTransport(verify=tls, limits=limits) for _ in range(shards)
-            ]
-        self._turn = itertools.cycle(self._pools)
+        self._urls: dict[str, httpx.URL] = {}  # path -> URL, parsed once
+        # WireTransport writes Host and Content-Length itself: its requests skip httpx's
+        # header merging (a tenth of a request's CPU in benchmarks/throughput.py)
+        self._frames_itself = transport is None
+        if transport is None:
+            # a context costs ~10 ms to make: only for https://
+            tls = httpx.create_ssl_context() if self.base_url.startswith("https:") else None
+            transport = WireTransport(ssl_context=tls, max_connections=max_connections)
+        self._transport: httpx.AsyncBaseTransport = transport
 
     def __repr__(self) -> str:
         return f"Client(base_url={self.base_url!r})"
@@ -182,17 +179,12 @@ class Client:
         if max_output_tokens is None and request.api == "responses":
             max_output_tokens = int_or_none(request.body.get("max_output_tokens"))
         body = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
-        outgoing = httpx.Request(
-            "POST",
-            self.base_url + request.path,
-            headers=self._stream_headers if is_stream(request) else self._headers,
-            content=body,
-            extensions={"timeout": self._timeout},
-        )
+        headers = self._stream_headers if is_stream(request) else self._headers
+        outgoing = self._request("POST", request.path, headers, body)
         stream: StreamParser | None = None
         content = b""
         try:
-            response = await next(self._turn).handle_async_request(outgoing)
+            response = await self._transport.handle_async_request(outgoing)
             try:
                 # a reply already read (an injected transport's) was decoded by httpx
                 coding = (
@@ -260,16 +252,11 @@ class Client:
         status like any other: the caller says what it means)."""
         start = time.perf_counter()
         limit = self.timeout if timeout is None else min(timeout, self.timeout)
-        outgoing = httpx.Request(
-            "GET",
-            self.base_url + path,
-            headers=self._headers,
-            extensions={"timeout": httpx.Timeout(limit).as_dict()},
-        )
+        outgoing = self._request("GET", path, self._headers, b"")
         status = 0
         try:
             async with asyncio.timeout(limit):
-                response = await next(self._turn).handle_async_request(outgoing)
+                response = await self._transport.handle_async_request(outgoing)
                 status = response.status_code
                 try:
                     coding = (
@@ -298,9 +285,24 @@ class Client:
         return Fetched(status, body, _ms(start))
 
     async def aclose(self) -> None:
-        """Close the connection pools."""
-        for pool in self._pools:
-            await pool.aclose()
+        """Close the transport and its connections."""
+        await self._transport.aclose()
+
+    def _request(
+        self, method: str, path: str, headers: httpx.Headers, body: bytes
+    ) -> httpx.Request:
+        """The request, its URL parsed once per path. No timeouts in it: the deadline
+        around the attempt bounds every step."""
+        url = self._urls.get(path)
+        if url is None:
+            url = httpx.URL(self.base_url + path)
+            if len(self._urls) < 64:  # the API paths and the doctor's GETs
+                self._urls[path] = url
+        if not self._frames_itself:
+            return httpx.Request(method, url, headers=headers, content=body or None)
+        outgoing = httpx.Request(method, url, headers=headers, stream=httpx.ByteStream(body))
+        outgoing.read()
+        return outgoing
 
     def _scrub(self, text: str) -> str:
         # A server or proxy may echo the header back; never let the token out.
@@ -331,13 +333,28 @@ def _as_secret(api_key: Secret | str | None) -> Secret | None:
     return secret
 
 
-async def _raw(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body's bytes as they came off the wire (still compressed)."""
+def _raw(response: httpx.Response) -> AsyncIterable[bytes]:
+    """The body's bytes as they came off the wire (still compressed): the transport's
+    stream itself (``aiter_raw`` adds only bookkeeping the client does not read)."""
     if response.is_stream_consumed:
-        yield response.content
-        return
-    async for chunk in response.aiter_raw():
-        yield chunk
+        return _Once(response.content)
+    return cast("AsyncIterable[bytes]", response.stream)
+
+
+class _Once:
+    """A body read already, as one chunk."""
+
+    def __init__(self, content: bytes) -> None:
+        self._content: bytes | None = content
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        content, self._content = self._content, None
+        if content is None:
+            raise StopAsyncIteration
+        return content
 
 
 def _is_sse(response: httpx.Response) -> bool:
@@ -361,10 +378,13 @@ _PLAIN = {
 
 def _describe(exc: Exception) -> str:
     """``ReadError: the connection was reset ...``: where httpx's message is empty or says
-    only "All connection attempts failed", say what happened in plain words."""
+    only "All connection attempts failed", say what happened in plain words; a refused
+    connection in the words runs have always used."""
     name = type(exc).__name__
     said = " ".join(str(exc).split())
     plain = _PLAIN.get(name)
+    if isinstance(exc.__cause__, ConnectionRefusedError):
+        said = ""
     if said and said != "All connection attempts failed":
         return f"{name}: {said}"
     return f"{name}: {plain or said or 'no details'}"
