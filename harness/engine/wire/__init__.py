@@ -21,15 +21,19 @@ The pool: per (scheme, host, port) at most ``max_connections`` connections; a re
 finds them all busy waits in a FIFO queue. A connection is reused only when its last
 response was read whole, said nothing against keep-alive and left no stray byte; one the
 server closed while idle is known by its protocol's flags (no system call per request).
-A request that fails on a reused connection before any byte of the response arrived (the
-server closed it as we wrote) is sent once more on a fresh connection, as httpcore does:
-the harness's POST bodies are idempotent by design (a completion request changes nothing
-on the server the harness relies on), so sending one twice is safe.
+A request on a reused connection that the server closed cleanly (a FIN) before any byte
+of the response arrived, its keep-alive timeout racing our write, is sent once more on a
+fresh connection. httpcore goes only half as far (it takes another connection when a
+pooled one proves unusable before the request is written); the harness's POST bodies are
+idempotent by design (a completion request changes nothing on the server the harness
+relies on), so sending one twice is safe. A reset, or a failure after any byte of the
+answer, is never resent here: the engine's retries decide, and count it.
 
 Timeouts come from the request's ``timeout`` extension (httpx's), each a bound on one
 step: connecting, waiting for a pooled connection, each wait for the server's bytes,
-each wait for the socket to take ours. The client adds its own deadline on the whole
-attempt. A cancelled request closes its connection; nothing is left to a background task.
+each wait for the socket to take ours. The harness's client sets none: its deadline
+around the whole attempt bounds every step. A cancelled request closes its connection;
+nothing is left to a background task.
 """
 
 from harness.engine.wire.transport import WireTransport

@@ -21,8 +21,7 @@ Line ends may be CRLF or a bare LF. Nothing here decodes the body: it stays as s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = [
     "MAX_CHUNK_LINE",
@@ -46,16 +45,19 @@ _STATUS = re.compile(rb"HTTP/1\.([01]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?
 _FIELD = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)")
 _CHUNK = re.compile(rb"([0-9A-Fa-f]{1,16})[\t ]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# every header line of a block at once (each ends in its newline); unambiguous, so linear
+_BLOCK = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r?\n)*")
+_PAIR = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)\r?\n")
+_FRAMING_NAME_LENGTHS = frozenset({10, 14, 17})  # connection, content-length, transfer-encoding
 _NO_BODY = frozenset({204, 304})
-_good_names: set[bytes] = set()  # request header names already checked
+_blocks: dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, bool, bool]] = {}
 
 
 class ProtocolFailure(Exception):
     """The server (or, for a request, our caller) broke HTTP/1.1; the message says how."""
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
+class Head(NamedTuple):
     """A response's status line and headers (names as sent, values stripped)."""
 
     version: bytes  # b"HTTP/1.1" or b"HTTP/1.0"
@@ -64,8 +66,7 @@ class Head:
     headers: list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class Framing:
+class Framing(NamedTuple):
     """How the body ends: ``length`` bytes, ``chunked``, at ``close``, or ``none``; and
     whether the connection may carry another request once it is read whole."""
 
@@ -101,16 +102,21 @@ def parse_head(buffer: bytearray, scanned: int = 0) -> Head | None:
         return None
     if end.start() > MAX_HEAD_BYTES:
         raise ProtocolFailure(too_big("status line and headers", MAX_HEAD_BYTES))
-    block = bytes(buffer[: end.start()])
+    block = bytes(buffer[: end.start() + 1])  # each line with its newline
     del buffer[: end.end()]
-    lines = _lines(block)
-    if len(lines) > MAX_HEAD_LINES + 1:
+    if block.count(b"\n") > MAX_HEAD_LINES + 1:
         raise ProtocolFailure(f"more than {MAX_HEAD_LINES} header lines in the response")
-    status = _STATUS.fullmatch(lines[0])
+    first = block.find(b"\n")
+    line = block[: first - 1 if block[first - 1 : first] == b"\r" else first]
+    status = _STATUS.fullmatch(line)
     if status is None:
-        raise ProtocolFailure(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
+        raise ProtocolFailure(f"not an HTTP/1.x status line: {line[:80]!r}")
     version = b"HTTP/1.1" if status[1] == b"1" else b"HTTP/1.0"
-    headers = _fields(lines[1:], "response headers")
+    fields = block[first + 1 :]
+    if _BLOCK.fullmatch(fields) is None:
+        _fields(_lines(fields)[:-1], "response headers")  # says which line, and how
+        raise ProtocolFailure("malformed response headers")  # (the line above raises)
+    headers = [(name, value.strip(b" \t")) for name, value in _PAIR.findall(fields)]
     return Head(version, int(status[2]), status[3] or b"", headers)
 
 
@@ -124,6 +130,8 @@ def framing(method: str, head: Head) -> Framing:
     codings: list[bytes] = []
     close = head.version != b"HTTP/1.1"
     for name, value in head.headers:
+        if len(name) not in _FRAMING_NAME_LENGTHS:
+            continue
         low = name.lower()
         if low == b"content-length":
             for item in value.split(b","):
@@ -219,15 +227,35 @@ def request_head(
     """The request line and headers, ending in the blank line; ``Host`` and
     ``Content-Length`` added when ``headers`` lack them. Refuses a name that is not a
     token and a value with CR, LF or NUL (a header must not smuggle another)."""
-    parts = [method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-    lines = len(headers) + 2  # the request line, each header, the blank line
+    key = tuple(headers)
+    known = _blocks.get(key)
+    if known is None:
+        known = _header_block(headers)
+        if len(_blocks) < 64:  # a client sends a few sets of headers, again and again
+            _blocks[key] = known
+    block, host_set, length_set = known
+    line = b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target)
+    if line.count(b"\n") != 1 or line.count(b"\r") != 1 or b"\0" in line:
+        raise ProtocolFailure("the request line holds CR, LF or NUL")
+    parts = [line]
+    if not host_set:
+        parts += (b"Host: ", host, b"\r\n")  # first, as RFC 9110 advises
+    parts.append(block)
+    if body_length and not length_set:
+        parts.append(b"Content-Length: %d\r\n" % body_length)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _header_block(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool]:
+    """The headers' lines, and whether they hold ``Host`` and ``Content-Length``."""
+    parts: list[bytes] = []
     host_set = length_set = False
     for name, value in headers:
-        if name not in _good_names:
-            if not _TOKEN.fullmatch(name):
-                raise ProtocolFailure(f"request header name {name[:40]!r} is not a token")
-            if len(_good_names) < 256:
-                _good_names.add(name)
+        if not _TOKEN.fullmatch(name):
+            raise ProtocolFailure(f"request header name {name[:40]!r} is not a token")
+        if b"\r" in value or b"\n" in value or b"\0" in value:
+            raise ProtocolFailure("a request header holds CR, LF or NUL")
         low = name.lower()
         if low == b"content-length":
             length_set = True
@@ -236,14 +264,4 @@ def request_head(
         elif low == b"transfer-encoding":
             raise ProtocolFailure("a request body of unknown length (chunked) is not supported")
         parts += (name, b": ", value, b"\r\n")
-    if not host_set:
-        parts[4:4] = (b"Host: ", host, b"\r\n")  # first, as RFC 9110 advises
-        lines += 1
-    if body_length and not length_set:
-        parts.append(b"Content-Length: %d\r\n" % body_length)
-        lines += 1
-    parts.append(b"\r\n")
-    head = b"".join(parts)
-    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
-        raise ProtocolFailure("a request header holds CR, LF or NUL")
-    return head
+    return b"".join(parts), host_set, length_set

@@ -4,6 +4,9 @@ asyncio server written here (keep-alive counted on the server's side)."""
 from __future__ import annotations
 
 import asyncio
+import gzip
+import random
+import re
 import shutil
 import socket
 import ssl
@@ -19,7 +22,14 @@ import httpx
 import pytest
 
 from harness.engine.wire import WireTransport
-from harness.engine.wire.http1 import MAX_HEAD_BYTES, MAX_HEAD_LINES
+from harness.engine.wire.http1 import (
+    MAX_HEAD_BYTES,
+    MAX_HEAD_LINES,
+    ChunkedDecoder,
+    ProtocolFailure,
+    framing,
+    parse_head,
+)
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -456,8 +466,6 @@ def test_a_large_body_is_read_whole_across_the_buffer_limit() -> None:
 
 
 def test_the_body_stays_raw() -> None:
-    import gzip
-
     packed = gzip.compress(b"hello")
     reply = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
 
@@ -763,3 +771,37 @@ def test_https_checks_the_host_name(certificate: tuple[Path, Path]) -> None:
     started = time.perf_counter()
     run(go())
     assert time.perf_counter() - started < 10
+
+
+# --- the parser alone, on mangled bytes ------------------------------------------------------
+
+
+def test_mangled_heads_and_chunks_are_read_or_refused_never_anything_else() -> None:
+    token = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+    seed = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\nX: a b\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: 1\r\n\r\n"
+    )
+    rng = random.Random(18)
+    alphabet = b"\r\n\t :;,0aF\x00\x7f\xff-"
+    for _ in range(3000):
+        data = bytearray(seed)
+        for _ in range(rng.randint(1, 6)):
+            i = rng.randrange(len(data))
+            if rng.random() < 0.5:
+                data[i] = rng.choice(alphabet)
+            else:
+                del data[i : i + rng.randint(1, 4)]
+        try:
+            head = parse_head(data)
+            if head is None:
+                continue
+            for name, value in head.headers:
+                assert token.fullmatch(name), name
+                assert not set(value) & set(b"\r\n\x00"), value
+            frame = framing("POST", head)
+            if frame.kind == "chunked":
+                body, _ = ChunkedDecoder().feed(data)
+                assert len(body) <= len(seed)
+        except ProtocolFailure:
+            pass
