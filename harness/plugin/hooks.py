@@ -274,6 +274,10 @@ class ItemCollector:
     def __init__(self, state: RunState) -> None:
         self.state = state
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # on the xdist controller too: the workers' reports come here
+            self.state.collect_errors += 1
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return

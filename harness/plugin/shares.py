@@ -10,7 +10,8 @@ knows exactly which items it will run and sends their requests at once, within i
 ``--glm-concurrency`` (:func:`concurrency_of`: the parts add up to the whole). The
 controller sends each worker exactly the indices of its share: no request goes twice.
 
-A worker that dies loses its unfinished items to the worker xdist starts in its place
+A suite that fails to collect stops the run before any request, as without xdist. A
+worker that dies loses its unfinished items to the worker xdist starts in its place
 (``--max-worker-restart``), which runs them as ``--dist load`` would: each item's
 requests as it runs. Other ``--dist`` modes are left alone and behave that way too.
 """
@@ -95,9 +96,12 @@ class ShareScheduling:
 
     def schedule(self) -> None:
         assert self.collection_is_completed
-        if not self._same_collections():
+        if not self._same_collections() or self._collection_failed():
             for node in self.nodes:
                 node.shutdown()  # nothing is run: the collect errors say why
+            dsession = self.config.pluginmanager.get_plugin("dsession")
+            if dsession is not None and not dsession.shouldstop:  # exit 2, as without xdist
+                dsession.shouldstop = "errors during collection"
             return
         for node, pending in self.node2pending.items():
             if node in self._started or node not in self.node2collection:
@@ -112,6 +116,15 @@ class ShareScheduling:
                 node.send_runtest_some(pending)
             node.shutdown()
             self._started.append(node)
+
+    def _collection_failed(self) -> bool:
+        """A suite that failed to collect stops the run before any request, as it does
+        without xdist (whose own schedulers run the other items), unless
+        ``--continue-on-collection-errors``."""
+        if self.config.option.continue_on_collection_errors:
+            return False
+        state = self.config.stash.get(STATE, None)
+        return state is not None and state.collect_errors > 0
 
     def _same_collections(self) -> bool:
         """As xdist's own schedulers: a worker that collected other items is a collect

@@ -60,6 +60,7 @@ class RunState:
     canary: dict[str, Any] | None = None  # what the canaries found (None: not run)
     server_changes: dict[str, str] = field(default_factory=dict)  # suite -> since its baseline
     shares: list[int] = field(default_factory=list)  # xdist: the shares dealt to workers
+    collect_errors: int = 0  # files that failed to collect (xdist: in any worker)
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)

@@ -120,3 +120,20 @@ def test_another_dist_mode_still_runs_every_item_once(
     result = run(project, server, "-n", "2", "--dist", "loadfile")
     result.assert_outcomes(passed=7, failed=1)
     assert len(server.suite_requests) == 8
+
+
+def test_a_suite_that_fails_to_collect_stops_the_run_before_any_request(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(project, "suites/many.yaml", suite(6))
+    write(project, "suites/broken.yaml", "name: broken\ncases: [{id: a, expect: [{nope: 1}]}]\n")
+    server.rules = rules()
+    result = run(project, server, "-n", "2")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # as without xdist
+    result.stdout.fnmatch_lines(
+        ["*suites/broken.yaml:2: cases[[]0[]]*", "*errors during collection*"]
+    )
+    assert server.suite_requests == []
+    result = run(project, server, "-n", "2", "--continue-on-collection-errors")
+    result.assert_outcomes(passed=5, failed=1, errors=1)
+    assert len(server.suite_requests) == 6

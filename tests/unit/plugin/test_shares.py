@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -37,9 +38,16 @@ class Node:
 
 
 class Config:
+    """What the scheduler uses of the controller's config: the hook, the option, the
+    stash (no run state: no collect errors) and xdist's session."""
+
     def __init__(self) -> None:
         self.reports: list[Any] = []
         self.hook = self
+        self.option = SimpleNamespace(continue_on_collection_errors=False)
+        self.stash: dict[Any, Any] = {}
+        self.dsession = SimpleNamespace(shouldstop=False)
+        self.pluginmanager = SimpleNamespace(get_plugin=lambda name: self.dsession)
 
     def pytest_collectreport(self, report: Any) -> None:
         self.reports.append(report)
@@ -109,4 +117,5 @@ def test_workers_that_collected_other_items_run_nothing() -> None:
     assert b.down
     [report] = sched.config.reports  # type: ignore[attr-defined]
     assert report.failed
+    assert sched.config.dsession.shouldstop  # type: ignore[attr-defined]
     assert "t9" in str(report.longrepr)
