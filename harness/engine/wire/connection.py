@@ -11,7 +11,6 @@ import httpx
 __all__ = ["Connection", "Pool", "words"]
 
 _HIGH_WATER = 1 << 20  # buffered reply bytes past which the socket is not read
-_LOW_WATER = 1 << 16
 
 
 class Connection(asyncio.Protocol):
@@ -98,10 +97,14 @@ class Connection(asyncio.Protocol):
             raise self.broken(closed, "while the request was sent", httpx.WriteError)
 
     async def more(self, timeout: float | None) -> bool:
-        """Wait for more bytes; False when none will come (the connection is gone)."""
+        """Wait for more bytes; False when none will come (the connection is gone).
+
+        The caller has taken all it can of the buffer, so a paused socket is read again
+        whatever is left in it: what is left is the parser's (a partial line, within its
+        bounds), and waiting for bytes that are not read would hang until the deadline."""
         if self.lost:
             return False
-        if self._reading_paused and len(self.buffer) < _LOW_WATER:
+        if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()  # type: ignore[union-attr]
         await self._wait(timeout, httpx.ReadTimeout, "waiting for the server")

@@ -203,13 +203,18 @@ class ChunkedDecoder:
         return b"".join(out), False
 
     def _line(self, buffer: bytearray) -> bytes | None:
-        """One line off the buffer, within the bounds."""
-        limit = MAX_CHUNK_LINE if self._state == "size" else MAX_HEAD_BYTES - self._trailer_bytes
-        end = buffer.find(b"\n", 0, limit + 1)
+        """One line off the buffer, within the bounds: a size line of
+        :data:`MAX_CHUNK_LINE` bytes before its LF; trailers of :data:`MAX_HEAD_BYTES`
+        in all, line ends included."""
+        if self._state == "size":
+            what, bound, room = "chunk size line", MAX_CHUNK_LINE, MAX_CHUNK_LINE + 1
+        else:
+            what, bound = "trailers", MAX_HEAD_BYTES
+            room = bound - self._trailer_bytes  # the line's LF must lie within it
+        end = buffer.find(b"\n", 0, room)
         if end < 0:
-            if len(buffer) > limit:
-                what = "chunk size line" if self._state == "size" else "trailers"
-                raise ProtocolFailure(f"the {what} exceed {limit} bytes")
+            if len(buffer) >= room:
+                raise ProtocolFailure(f"the {what} exceed {bound} bytes")
             return None
         line = bytes(buffer[: end - 1 if end and buffer[end - 1] == 13 else end])
         del buffer[: end + 1]

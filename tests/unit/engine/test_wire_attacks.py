@@ -1,0 +1,159 @@
+"""harness.engine.wire attacked as a hostile server would, on real sockets: each test is
+a hole a review found (it failed before its fix), or a promise it checked and kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import httpx
+import pytest
+
+from harness.engine.wire import WireTransport, http1
+from harness.engine.wire.connection import _HIGH_WATER
+
+TOKEN = "sk-live-0123456789abcdefghijklmnopqrstuv"  # made up
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes | None:
+    """One request's head off the socket (its body read too), or None at EOF."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return head
+
+
+async def serve(handler: Handler) -> tuple[asyncio.Server, list[int]]:
+    """A server on 127.0.0.1, and the count of connections it accepted."""
+    accepted = [0]
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        try:
+            await handler(reader, writer)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(on_connect, "127.0.0.1", 0), accepted
+
+
+def answering(*pieces: bytes | float) -> Handler:
+    """Answer every request with ``pieces`` (a float: a pause of that many seconds)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            for piece in pieces:
+                if isinstance(piece, float):
+                    await asyncio.sleep(piece)
+                else:
+                    writer.write(piece)
+                    await writer.drain()
+
+    return handle
+
+
+def url_of(server: asyncio.Server, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{server.sockets[0].getsockname()[1]}"
+
+
+async def fetch(transport: WireTransport, url: str) -> tuple[httpx.Response, bytes]:
+    request = httpx.Request("POST", url + "/v1/x", content=b"{}")
+    response = await transport.handle_async_request(request)
+    try:
+        data = b"".join([chunk async for chunk in response.aiter_raw()])
+    finally:
+        await response.aclose()
+    return response, data
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+# --- a read that pauses must resume -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head_bound", "partial", "outcome"),
+    [
+        (http1.MAX_HEAD_BYTES, http1.MAX_HEAD_BYTES, "the trailers exceed"),
+        (2 * http1.MAX_HEAD_BYTES, 2 * http1.MAX_HEAD_BYTES - 16, "read whole"),
+    ],
+    ids=["a-trailer-line-at-the-bound", "a-larger-head-bound"],
+)
+def test_a_paused_read_resumes_whenever_the_reader_waits_for_more(
+    head_bound: int, partial: int, outcome: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunked reply that fills the buffer past the pause mark (1 MiB) while the reader
+    is busy, its last bytes a trailer line the decoder cannot finish yet; the line's end
+    comes later. Reading resumed only below 64 KiB buffered: with that line exactly 64 KiB
+    long the request hung until the deadline. The second case: a larger head bound must
+    not bring the hang back (the pause must not depend on what the parser leaves)."""
+    monkeypatch.setattr(http1, "MAX_HEAD_BYTES", head_bound)
+    trailer = b"X: " + b"b" * (partial - 3)
+    size = _HIGH_WATER + 1 - len(b"fffff\r\n" + b"\r\n0\r\n" + trailer)  # 5 hex digits
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body = b"%x\r\n" % size + b"a" * size + b"\r\n0\r\n" + trailer
+        assert len(body) == _HIGH_WATER + 1  # reading pauses on its last byte
+        writer.write(head + body)
+        await writer.drain()
+        await asyncio.sleep(0.6)  # the reader has drained all it could
+        writer.write(b"\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(10)
+
+    async def go() -> None:
+        server, _ = await serve(handle)
+        transport = WireTransport()
+        async with server:
+            request = httpx.Request("POST", url_of(server), content=b"{}")
+            response = await transport.handle_async_request(request)
+            await asyncio.sleep(0.4)  # busy elsewhere: the whole reply arrives, paused
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(3):
+                    body = b"".join([chunk async for chunk in response.aiter_raw()])
+                said = "read whole" if body == b"a" * size else "read short"
+            except httpx.RemoteProtocolError as exc:
+                said = str(exc)
+            finally:
+                await response.aclose()
+            assert said.startswith(outcome)
+            assert time.perf_counter() - started < 2
+        await transport.aclose()
+
+    run(go())
+
+
+def test_trailers_are_bounded_with_their_line_ends_and_say_the_bound() -> None:
+    """Trailers of 64 KiB and one byte are refused, saying 64 KiB (they were taken, and
+    the blank line after them was refused as exceeding -1 bytes)."""
+    first = b"A: 1\r\n"
+    line = b"X: " + b"b" * (http1.MAX_HEAD_BYTES - len(first) - 4) + b"\r\n"  # 64 KiB + 1
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + first
+
+    async def go() -> None:
+        server, _ = await serve(answering(chunked + line + b"\r\n", 1.0))
+        transport = WireTransport()
+        async with server:
+            with pytest.raises(httpx.RemoteProtocolError, match=r"^the trailers exceed 65536"):
+                await fetch(transport, url_of(server))
+        await transport.aclose()
+
+    run(go())
