@@ -157,3 +157,20 @@ def test_trailers_are_bounded_with_their_line_ends_and_say_the_bound() -> None:
         await transport.aclose()
 
     run(go())
+
+
+# --- the status line ------------------------------------------------------------------------
+
+
+def test_a_status_under_100_is_refused_not_skipped_as_interim() -> None:
+    """``HTTP/1.1 000`` (or 099) is no status at all; it was read as a 1xx and skipped."""
+
+    async def go() -> None:
+        server, _ = await serve(answering(b"HTTP/1.1 000 X\r\n\r\n" + OK, 1.0))
+        transport = WireTransport()
+        async with server:
+            with pytest.raises(httpx.RemoteProtocolError, match=r"not an HTTP/1\.x status line"):
+                await fetch(transport, url_of(server))
+        await transport.aclose()
+
+    run(go())
