@@ -123,6 +123,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         self._limit = max_connections
         self._pools: dict[tuple[str, str, int], Pool] = {}
         self._open: set[Connection] = set()
+        self._closings = 0  # how many times aclose() ran
 
     def __repr__(self) -> str:  # never the headers: they hold the token
         return f"WireTransport(max_connections={self._limit})"
@@ -164,7 +165,9 @@ class WireTransport(httpx.AsyncBaseTransport):
             raise
 
     async def aclose(self) -> None:
-        """Close every connection, idle or busy, and wait until they are closed."""
+        """Close every connection, idle, busy or still opening, and wait until they are
+        closed (those still opening close as they open). Later requests open new ones."""
+        self._closings += 1
         conns = list(self._open)
         for conn in conns:
             conn.abort()
@@ -179,6 +182,7 @@ class WireTransport(httpx.AsyncBaseTransport):
         self, scheme: str, host: str, port: int, timeout: float | None
     ) -> Connection:
         loop = asyncio.get_running_loop()
+        closings = self._closings
         tls = None
         if scheme == "https":
             if self._ssl is None:
@@ -190,7 +194,7 @@ class WireTransport(httpx.AsyncBaseTransport):
 
         try:
             async with asyncio.timeout(timeout):
-                return await _open(loop, made, host, port, tls)
+                conn = await _open(loop, made, host, port, tls)
         except TimeoutError as exc:
             # TimeoutError is an OSError: this clause comes first
             raise httpx.ConnectTimeout(
@@ -198,6 +202,10 @@ class WireTransport(httpx.AsyncBaseTransport):
             ) from exc
         except OSError as exc:
             raise httpx.ConnectError(_connect_failure(exc, host, port)) from exc
+        if self._closings != closings:  # aclose() ran while it opened: it missed this one
+            conn.abort()
+            raise httpx.ConnectError("the transport closed as the connection opened")
+        return conn
 
 
 async def _open(

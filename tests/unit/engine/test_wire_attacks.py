@@ -159,6 +159,32 @@ def test_trailers_are_bounded_with_their_line_ends_and_say_the_bound() -> None:
     run(go())
 
 
+# --- aclose ---------------------------------------------------------------------------------
+
+
+def test_a_connection_still_opening_when_the_transport_closes_is_closed_too() -> None:
+    """``aclose`` while a request is still connecting (resolving ``localhost``): that
+    connection was missed, the request went on and its connection stayed open and pooled
+    after the close. Now it is closed as it opens; a request after ``aclose`` opens anew."""
+
+    async def go() -> None:
+        server, accepted = await serve(answering(OK))
+        transport = WireTransport()
+        async with server:
+            task = asyncio.create_task(fetch(transport, url_of(server, "localhost")))
+            await asyncio.sleep(0)  # the request is resolving the name
+            await transport.aclose()
+            with pytest.raises(httpx.ConnectError, match="the transport closed as the conn"):
+                await task
+            assert not transport._open
+            assert (await fetch(transport, url_of(server)))[1] == b"ok"
+            await transport.aclose()
+            assert not transport._open
+            assert accepted[0] <= 2
+
+    run(go())
+
+
 # --- the status line ------------------------------------------------------------------------
 
 
