@@ -246,8 +246,21 @@ def _connect_failure(exc: OSError, host: str, port: int) -> str:
     return f"cannot connect to {where}: {words(exc)}"
 
 
+class _Sealed(bytes):
+    """A request's bytes on the wire, the token among them: shown by their length only,
+    so that no frame they pass through shows them (pytest's ``--showlocals`` on a
+    cancelled request's traceback; see :mod:`harness.secret`)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<request: {len(self)} bytes, not shown>"
+
+    __str__ = __repr__
+
+
 async def _message(request: httpx.Request) -> bytes:
-    """The request's bytes on the wire: its line, its headers, its body."""
+    """The request's bytes on the wire: its line, its headers, its body (sealed)."""
     try:
         body = request.content
     except httpx.RequestNotRead:
@@ -259,7 +272,7 @@ async def _message(request: httpx.Request) -> bytes:
         )
     except ProtocolFailure as exc:
         raise httpx.LocalProtocolError(str(exc)) from None
-    return head + body
+    return _Sealed(head + body)
 
 
 async def _exchange(

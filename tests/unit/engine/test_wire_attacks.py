@@ -185,6 +185,44 @@ def test_a_connection_still_opening_when_the_transport_closes_is_closed_too() ->
     run(go())
 
 
+# --- the token ------------------------------------------------------------------------------
+
+
+def test_no_frame_a_request_passed_through_holds_the_token_in_its_repr() -> None:
+    """A request cancelled while it waits for the answer (the deadline, Ctrl-C): every
+    frame of the traceback, shown with its locals (pytest's ``--showlocals``), must not
+    show the token. The request's bytes on the wire were a plain ``bytes`` local of the
+    transport's frames, the token in them."""
+
+    async def go() -> BaseException:
+        server, _ = await serve(answering(30.0))
+        transport = WireTransport()
+        async with server:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            request = httpx.Request("POST", url_of(server), headers=headers, content=b"{}")
+            task = asyncio.create_task(transport.handle_async_request(request))
+            await asyncio.sleep(0.2)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError as exc:
+                caught: BaseException = exc
+        await transport.aclose()
+        return caught
+
+    caught = run(go())
+    tb = caught.__traceback__
+    frames = 0
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if "/harness/engine/wire/" in code.co_filename:  # not this test's own frame
+            for name, value in tb.tb_frame.f_locals.items():
+                assert TOKEN[8:20] not in repr(value), (code.co_name, name)
+            frames += 1
+        tb = tb.tb_next
+    assert frames >= 3  # the transport's frames were there to look at
+
+
 # --- the status line ------------------------------------------------------------------------
 
 
