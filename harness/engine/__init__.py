@@ -3,6 +3,8 @@
 - ``requests``: the request body per API and effort (pure);
 - ``client``: one HTTP attempt with httpx, within a deadline and a reply size cap, the
   token scrubbed from every reply; ``bodies``: reading reply bodies within that cap;
+- ``wire``: the client's own HTTP/1.1 keep-alive transport (an httpx transport over
+  asyncio), every byte from the server parsed within bounds;
 - ``parse`` and ``streaming``: vLLM's replies of both APIs (whole, or server-sent events)
   -> one :class:`~harness.models.Completion` (pure); ``toolcalls``: the model's function
   calls in them, joined and bounded (pure);

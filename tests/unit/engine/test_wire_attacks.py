@@ -4,6 +4,8 @@ a hole a review found (it failed before its fix), or a promise it checked and ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -235,6 +237,97 @@ def test_a_status_under_100_is_refused_not_skipped_as_interim() -> None:
         async with server:
             with pytest.raises(httpx.RemoteProtocolError, match=r"not an HTTP/1\.x status line"):
                 await fetch(transport, url_of(server))
+        await transport.aclose()
+
+    run(go())
+
+
+# --- checked and kept: no answer is ever another request's -----------------------------------
+
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        [OK + EVIL],  # a second response pipelined after the first
+        [OK, 0.05, EVIL],  # ... sent while the connection idles
+        [b"HTTP/1.1 204 No Content\r\n\r\n" + EVIL],  # a 204 or 304 with a "body"
+        [b"HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n" + EVIL],
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEVIL"],  # a Content-Length short
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 7\r\n\r\n0\r\n\r\n"],
+    ],
+    ids=["pipelined", "pipelined-later", "204-body", "304-body", "short-length", "te-and-cl"],
+)
+def test_what_follows_an_answer_is_never_the_next_requests_answer(
+    first: list[bytes | float],
+) -> None:
+    served = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader) is not None:
+            served[0] += 1
+            pieces = (
+                first if served[0] == 1 else [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"]
+            )
+            for piece in pieces:
+                if isinstance(piece, float):
+                    await asyncio.sleep(piece)
+                else:
+                    writer.write(piece)
+                    await writer.drain()
+
+    async def go() -> None:
+        server, accepted = await serve(handle)
+        transport = WireTransport()
+        async with server:
+            await fetch(transport, url_of(server))
+            await asyncio.sleep(0.2)
+            assert (await fetch(transport, url_of(server)))[1] == b"fresh"
+            assert accepted[0] == 2
+        await transport.aclose()
+
+    run(go())
+
+
+def test_a_storm_of_cancellations_leaks_no_slot_and_reuses_no_broken_connection() -> None:
+    """Requests cut off by their deadlines at every step (waiting for a slot, for the
+    head, mid-body): afterwards the pool holds no slot it should not, no connection is
+    shared, and requests go through at the full limit."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        rng = random.Random(id(writer))
+        while await read_request(reader) is not None:
+            await asyncio.sleep(rng.random() * 0.02)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nok")
+            await writer.drain()
+            await asyncio.sleep(rng.random() * 0.02)
+            writer.write(b"ok")
+            await writer.drain()
+
+    async def go() -> None:
+        server, _ = await serve(handle)
+        transport = WireTransport(max_connections=3)
+        rng = random.Random(18)
+
+        async def one() -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(rng.random() * 0.06):
+                    assert (await fetch(transport, url_of(server)))[1] == b"okok"
+
+        async with server:
+            for _ in range(4):
+                tasks = [asyncio.create_task(one()) for _ in range(60)]
+                for _ in range(20):
+                    await asyncio.sleep(0.003)
+                    rng.choice(tasks).cancel()
+                    assert 0 <= next(iter(transport._pools.values())).size <= 3
+                await asyncio.gather(*tasks, return_exceptions=True)
+            (pool,) = transport._pools.values()
+            assert (pool.size, len(pool.waiters)) == (len(pool.idle), 0)
+            done = await asyncio.gather(*(fetch(transport, url_of(server)) for _ in range(6)))
+            assert [data for _, data in done] == [b"okok"] * 6
+            assert pool.size <= 3
         await transport.aclose()
 
     run(go())
