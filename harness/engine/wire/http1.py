@@ -50,7 +50,7 @@ _BLOCK = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r?
 _PAIR = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([\t\x20-\x7e\x80-\xff]*)\r?\n")
 _FRAMING_NAME_LENGTHS = frozenset({10, 14, 17})  # connection, content-length, transfer-encoding
 _NO_BODY = frozenset({204, 304})
-_blocks: dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, bool, bool]] = {}
+_blocks: dict[tuple[tuple[bytes, bytes], ...], tuple[bytes, bool, int | None]] = {}
 
 
 class ProtocolFailure(Exception):
@@ -238,7 +238,13 @@ def request_head(
         known = _header_block(headers)
         if len(_blocks) < 64:  # a client sends a few sets of headers, again and again
             _blocks[key] = known
-    block, host_set, length_set = known
+    block, host_set, declared = known
+    if declared is not None and declared != body_length:
+        # written as given, the server would read the body (or our next request) by it
+        raise ProtocolFailure(
+            f"a request header Content-Length: {declared} disagrees with the body's "
+            f"{body_length} bytes"
+        )
     line = b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), target)
     if line.count(b"\n") != 1 or line.count(b"\r") != 1 or b"\0" in line:
         raise ProtocolFailure("the request line holds CR, LF or NUL")
@@ -246,16 +252,18 @@ def request_head(
     if not host_set:
         parts += (b"Host: ", host, b"\r\n")  # first, as RFC 9110 advises
     parts.append(block)
-    if body_length and not length_set:
+    if body_length and declared is None:
         parts.append(b"Content-Length: %d\r\n" % body_length)
     parts.append(b"\r\n")
     return b"".join(parts)
 
 
-def _header_block(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool]:
-    """The headers' lines, and whether they hold ``Host`` and ``Content-Length``."""
+def _header_block(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool, int | None]:
+    """The headers' lines, whether they hold ``Host``, and the ``Content-Length`` they
+    declare (one, digits only)."""
     parts: list[bytes] = []
-    host_set = length_set = False
+    host_set = False
+    declared: int | None = None
     for name, value in headers:
         if not _TOKEN.fullmatch(name):
             raise ProtocolFailure(f"request header name {name[:40]!r} is not a token")
@@ -263,10 +271,12 @@ def _header_block(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool
             raise ProtocolFailure("a request header holds CR, LF or NUL")
         low = name.lower()
         if low == b"content-length":
-            length_set = True
+            if declared is not None or not value.strip(b" \t").isdigit():
+                raise ProtocolFailure("a request header Content-Length that is not one number")
+            declared = int(value)
         elif low == b"host":
             host_set = True
         elif low == b"transfer-encoding":
             raise ProtocolFailure("a request body of unknown length (chunked) is not supported")
         parts += (name, b": ", value, b"\r\n")
-    return b"".join(parts), host_set, length_set
+    return b"".join(parts), host_set, declared

@@ -225,6 +225,41 @@ def test_no_frame_a_request_passed_through_holds_the_token_in_its_repr() -> None
     assert frames >= 3  # the transport's frames were there to look at
 
 
+# --- the request ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declared", "body"), [("0", b'{"a": 1}'), ("2", b""), ("1, 1", b"x"), ("+1", b"x")]
+)
+def test_a_content_length_header_that_is_not_the_bodys_is_refused_before_sending(
+    declared: str, body: bytes
+) -> None:
+    """A caller's ``Content-Length`` (a ``glm_headers`` line) was written as given: the
+    server read the body, or the next request, by it (h11 refused it under httpx).
+    Now it is refused before anything is sent; one that agrees is sent as it is."""
+
+    async def go() -> None:
+        server, accepted = await serve(answering(OK))
+        transport = WireTransport()
+        async with server:
+            for length, content in ((declared, body), (str(len(body)), body)):
+                headers = {"Content-Length": length}
+                stream = httpx.ByteStream(content)  # as the client builds its requests
+                request = httpx.Request("POST", url_of(server), headers=headers, stream=stream)
+                request.read()
+                if length == declared:
+                    with pytest.raises(httpx.LocalProtocolError, match="Content-Length"):
+                        await transport.handle_async_request(request)
+                    assert accepted[0] == 0
+                else:
+                    response = await transport.handle_async_request(request)
+                    assert await response.aread() == b"ok"
+                    await response.aclose()
+        await transport.aclose()
+
+    run(go())
+
+
 # --- the status line ------------------------------------------------------------------------
 
 
