@@ -316,9 +316,11 @@ class RunState:
                 judge[key] += source.get("judge", {}).get(key, 0)
             limits.append((source["max_concurrency"], source["concurrency"], source["shrinks"]))
         if sources and all(source.get("split") for source in sources):
-            # xdist workers with their parts of --glm-concurrency: the run's is the sum
-            totals["max_concurrency"] = sum(m for m, _, _ in limits)
-            totals["concurrency"] = sum(c for _, c, _ in limits)
+            # xdist workers with their parts of --glm-concurrency: the run's is the sum (a
+            # worker with nothing to send reported nothing: its part stayed whole)
+            reported = sum(m for m, _, _ in limits)
+            totals["max_concurrency"] = whole = max(reported, self.settings.concurrency)
+            totals["concurrency"] = sum(c for _, c, _ in limits) + whole - reported
         else:
             maximum = max((m for m, _, _ in limits), default=self.settings.concurrency)
             totals["max_concurrency"] = maximum

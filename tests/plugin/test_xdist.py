@@ -53,7 +53,18 @@ def test_workers_send_their_items_ahead_within_the_shared_concurrency(
     assert server.max_in_flight == 5
     bodies = [json.dumps(r.body, sort_keys=True) for r in server.suite_requests]
     assert len(bodies) == CASES
-    assert len(set(bodies)) == CASES
+    assert len(set(bodies)) == CASES  # none sent twice
+    result.stdout.fnmatch_lines(["requests: *; concurrency 5, final 5 *"])  # the parts added
+
+
+def test_a_worker_with_nothing_to_send_keeps_its_part_of_the_concurrency(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(project, "suites/many.yaml", suite(2))
+    server.rules = rules()
+    result = run(project, server, "-n", "3", "--glm-concurrency", "8")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["requests: *; concurrency 8, final 8 *"])
 
 
 def test_a_concurrency_below_the_workers_still_sends_everything_once(
