@@ -40,6 +40,8 @@ class Site:
 
     def clean(self, path: Path) -> bool:
         """True when no schema error lies at or below ``path``."""
+        if not self.bad:
+            return True
         where = (*self.prefix, *path)
         return not any(bad[: len(where)] == where for bad in self.bad)
 

@@ -45,6 +45,7 @@ _FLOAT = re.compile(
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z"
 )
 _MERGE = re.compile(r"<<\Z")
+_STR = "tag:yaml.org,2002:str"
 
 
 def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
@@ -198,6 +199,8 @@ class _Walker:
         """A scalar's value. Refused: an explicit tag on a value it cannot hold
         (``!!bool yes``, ``!!timestamp 2024-02-30``) and an integer too long to print
         (Python refuses past 4,300 digits; every message about the value would fail)."""
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # what construct_object gives a plain string, much sooner
         line = node.start_mark.line + 1
         try:
             value = self.loader.construct_object(node, deep=True)
