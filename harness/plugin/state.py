@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engine.bodies import MIB
-from harness.engine.runner import Engine
 from harness.gate.baseline import BaselineFile
 from harness.gate.records import RecordWriter, new_run_id
 from harness.models import Suite
@@ -17,6 +16,7 @@ from harness.secret import Secret
 from harness.settings.values import Settings
 
 if TYPE_CHECKING:
+    from harness.engine.runner import Engine
     from harness.gate.changes import Selection
     from harness.local.server import LocalServer
 
@@ -177,6 +177,7 @@ class RunState:
             from harness.engine.cache import Cache, endpoint_identity
             from harness.engine.client import Client
             from harness.engine.retry import RetryPolicy
+            from harness.engine.runner import Engine  # here: the xdist controller sends nothing
 
             settings = self.settings
             if settings.base_url is None:
