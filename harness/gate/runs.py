@@ -107,7 +107,27 @@ def read_records(run: str, results: Path = Path("results")) -> tuple[Path, list[
         records.append(record)
     if not records:
         raise CompareError(f"{path}: no records")
-    return path, records
+    return path, _graded_once(path, records)
+
+
+def _graded_once(path: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per sample of an item: the later where there are two, in the earlier's
+    place. A pytest-xdist worker that dies has written the records of answers it fetched
+    ahead; the worker started in its place runs those items again (its verdicts are the
+    run's), so their samples are recorded twice."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in records:
+        kept[(*key_of(record), str(record.get("sample", 0)))] = record
+    twice = len(records) - len(kept)
+    if twice:
+        logging.getLogger("harness").warning(
+            "%s: %d sample%s recorded twice (its item ran again after a worker died); "
+            "the later record is kept",
+            path,
+            twice,
+            "" if twice == 1 else "s",
+        )
+    return list(kept.values())
 
 
 def key_of(record: dict[str, Any]) -> Key:

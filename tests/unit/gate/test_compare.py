@@ -410,6 +410,25 @@ def test_a_torn_last_line_is_skipped_and_said(
     assert "low -> high" in capsys.readouterr().out
 
 
+def test_a_sample_graded_twice_counts_once_as_its_later_grade(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An xdist worker that dies has already written the records of answers it prefetched;
+    the worker started in its place runs those items again and writes theirs."""
+    first = rec("a", "low", outcome="fail")
+    run = write_run(tmp_path / "run", [first, rec("b", "low"), rec("a", "low"), rec("a", "high")])
+    path, records = read_records(str(run))
+    assert [(r["case"], r["effort"], r["outcome"]) for r in records] == [
+        ("a", "low", "pass"),  # the later grade, where the first one stood
+        ("b", "low", "pass"),
+        ("a", "high", "pass"),
+    ]
+    assert caplog.messages == [
+        f"{path}: 1 sample recorded twice (its item ran again after a worker died); "
+        "the later record is kept"
+    ]
+
+
 @pytest.mark.parametrize(
     ("tail", "line"),
     [
