@@ -121,7 +121,7 @@ def _graded_once(path: Path, records: list[dict[str, Any]]) -> list[dict[str, An
     twice = len(records) - len(kept)
     if twice:
         logging.getLogger("harness").warning(
-            "%s: %d sample%s recorded twice (its item ran again after a worker died); "
+            "%s: %d sample%s recorded twice (items ran again after a worker died); "
             "the later record is kept",
             path,
             twice,

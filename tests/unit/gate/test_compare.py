@@ -424,7 +424,7 @@ def test_a_sample_graded_twice_counts_once_as_its_later_grade(
         ("a", "high", "pass"),
     ]
     assert caplog.messages == [
-        f"{path}: 1 sample recorded twice (its item ran again after a worker died); "
+        f"{path}: 1 sample recorded twice (items ran again after a worker died); "
         "the later record is kept"
     ]
 
