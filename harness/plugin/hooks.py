@@ -16,6 +16,7 @@ from harness.plugin.options import (
     MOVED_ROOTDIR,
     add_options,
     canary_mode,
+    missing_path,
     option_value,
     rerun_if_rootdir_moved,
     settings_of,
@@ -42,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Resolve the run's settings; with no paths given, collect the suites folder."""
     if not config.getoption("glm_suite"):
         return
-    moved = config.stash.get(MOVED_ROOTDIR, None)
+    moved = config.stash.get(MOVED_ROOTDIR, None) or missing_path(config)
     if moved is not None:
         raise pytest.UsageError(moved)
     from harness.errors import ConfigError

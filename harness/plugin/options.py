@@ -224,6 +224,22 @@ def rerun_if_rootdir_moved(config: pytest.Config) -> None:
     )
 
 
+def missing_path(config: pytest.Config) -> str | None:
+    """Under pytest-xdist the controller collects nothing, so a path given that does not
+    exist went unsaid (the run exited 5 with no tests); say it as pytest does alone."""
+    if getattr(config, "workerinput", None) is not None or not config.getoption(
+        "numprocesses", None
+    ):
+        return None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return None
+    here = config.invocation_params.dir
+    for arg in config.args:
+        if not (here / arg.split("::")[0]).exists():
+            return f"file or directory not found: {arg}"
+    return None
+
+
 def option_value(config: pytest.Config, name: str) -> str:
     """An option's value, else its ini twin's."""
     value = config.getoption(name)

@@ -148,3 +148,13 @@ def test_a_suite_that_fails_to_collect_stops_the_run_before_any_request(
     result = run(project, server, "-n", "2", "--continue-on-collection-errors")
     result.assert_outcomes(passed=5, failed=1, errors=1)
     assert len(server.suite_requests) == 6
+
+
+def test_a_path_that_does_not_exist_is_named_as_without_xdist(
+    project: pytest.Pytester, server: ScriptedServer
+) -> None:
+    write(project, "suites/many.yaml", suite(2))
+    result = run(project, server, "-n", "2", "suites/nothere.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # xdist alone: "no tests ran", exit 5
+    result.stderr.fnmatch_lines(["ERROR: file or directory not found: suites/nothere.yaml"])
+    assert server.suite_requests == []
