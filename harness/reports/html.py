@@ -55,7 +55,20 @@ def _summary(path: Path) -> tuple[str, dict[str, Any]]:
     if not isinstance(summary, dict):
         return "summary.json is not an object", {}
     keys = ("model", "finished_at", "exit_status")
-    return ", ".join(f"{key}: {summary.get(key, '-')}" for key in keys), summary
+    said = ", ".join(f"{key}: {summary.get(key, '-')}" for key in keys)
+    return said + _shard(summary.get("shard")), summary
+
+
+def _shard(shard: Any) -> str:
+    """Which shard of a --glm-shard run, or which shards a merged run holds."""
+    if isinstance(shard, list) and len(shard) == 2:
+        return f"; shard {shard[0]} of {shard[1]}"
+    if isinstance(shard, dict) and isinstance(shard.get("merged"), list):
+        of = shard.get("of")
+        said = f"; merged from shards {', '.join(f'{k}/{of}' for k in shard['merged'])}"
+        missing = shard.get("missing")
+        return said + (f" (missing: {', '.join(map(str, missing))})" if missing else "")
+    return ""
 
 
 def _regressed(summary: dict[str, Any]) -> set[tuple[str, matrix.Column]]:

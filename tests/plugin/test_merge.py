@@ -157,6 +157,8 @@ def test_three_shards_merged_are_the_unsharded_run(
 
     # the merged run reads as a run does
     assert main(["report", str(out), "--html", str(project.path / "page.html")]) == 0
+    page = (project.path / "page.html").read_text()
+    assert "exit_status: 1; merged from shards 1/3, 2/3, 3/3</p>" in page  # which it holds
     assert main(["compare", str(whole), str(out)]) == 0
 
 
