@@ -356,11 +356,9 @@ def pytest_configure_node(node: Any) -> None:
     if state is None:
         return
     node.workerinput["glm_run_id"] = state.run_id
-    from harness.plugin.shares import workers_of
+    from harness.plugin.shares import deal_share
 
-    if node.config.option.dist == "load" and len(state.shares) < workers_of(node.config):
-        state.shares.append(len(state.shares))  # the first N nodes; a restarted one: none
-        node.workerinput["glm_share"] = [state.shares[-1], workers_of(node.config)]
+    deal_share(node)
     if node.config.getoption("glm_local"):
         if state.local is None:
             _start_local(state)

@@ -151,13 +151,25 @@ def workers_of(config: pytest.Config) -> int:
     return len(parse_tx_spec_config(config))
 
 
+def deals_shares(config: pytest.Config) -> bool:
+    """A --glm-suite run under xdist's default ``--dist load``: the controller deals."""
+    return config.stash.get(STATE, None) is not None and config.option.dist == "load"
+
+
+def deal_share(node: Any) -> None:
+    """The controller's ``pytest_configure_node``: the first N nodes get shares 0..N-1 in
+    ``workerinput``; a node started later (in place of one that died) gets none."""
+    state, workers = node.config.stash[STATE], workers_of(node.config)
+    if deals_shares(node.config) and state.shares_dealt < workers:
+        node.workerinput["glm_share"] = [state.shares_dealt, workers]
+        state.shares_dealt += 1
+
+
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist's default ``--dist load``: deal each worker its share of the items at
     once, so that it can send their requests before running them."""
-    if config.stash.get(STATE, None) is None or config.option.dist != "load":
-        return None
-    return ShareScheduling(config, workers_of(config))
+    return ShareScheduling(config, workers_of(config)) if deals_shares(config) else None
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -59,7 +59,7 @@ class RunState:
     server: dict[str, Any] | None = None  # the server's fingerprint (None: not read)
     canary: dict[str, Any] | None = None  # what the canaries found (None: not run)
     server_changes: dict[str, str] = field(default_factory=dict)  # suite -> since its baseline
-    shares: list[int] = field(default_factory=list)  # xdist: the shares dealt to workers
+    shares_dealt: int = 0  # xdist: the workers given a share (plugin/shares.py)
     collect_errors: int = 0  # files that failed to collect (xdist: in any worker)
     _baselines: dict[str, BaselineFile] = field(default_factory=dict, repr=False)
     local: LocalServer | None = field(default=None, repr=False)

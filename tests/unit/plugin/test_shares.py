@@ -119,3 +119,24 @@ def test_workers_that_collected_other_items_run_nothing() -> None:
     assert report.failed
     assert sched.config.dsession.shouldstop  # type: ignore[attr-defined]
     assert "t9" in str(report.longrepr)
+
+
+def test_the_first_n_nodes_get_shares_and_a_restarted_one_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.plugin import shares
+    from harness.plugin.stash import STATE
+
+    monkeypatch.setattr(shares, "workers_of", lambda config: 2)
+    config = Config()
+    config.option.dist = "load"
+    config.stash[STATE] = SimpleNamespace(shares_dealt=0)
+    started = [SimpleNamespace(config=config, workerinput={}) for _ in range(3)]
+    for node in started:
+        shares.deal_share(node)
+    assert [n.workerinput.get("glm_share") for n in started] == [[0, 2], [1, 2], None]
+    config.option.dist = "loadfile"  # another --dist: nobody deals
+    other = SimpleNamespace(config=config, workerinput={})
+    config.stash[STATE] = SimpleNamespace(shares_dealt=0)
+    shares.deal_share(other)
+    assert other.workerinput == {}
