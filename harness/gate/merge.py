@@ -96,15 +96,14 @@ def combine(
                     "not shards of one run"
                 )
             seen[key] = run
-    records = [line for run in ordered for line in run.records]
     return Merged(
         runs=ordered,
         of=of,
         missing=missing,
         empty=sorted(set(empty)),
         items=[item for run in ordered for item in run.items],
-        records=records,
-        parsed=[json.loads(line) for line in records],
+        records=[line for run in ordered for line in run.records],
+        parsed=[record for run in ordered for record in run.parsed],
     )
 
 

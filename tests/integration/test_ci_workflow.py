@@ -117,6 +117,7 @@ def merge_shards(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ({1: (0, ["a"]), 2: (None, None), 3: (0, ["c"])}, 4, "shard 2/3 is missing"),
         ({1: (0, ["a"]), 2: (2, None), 3: (0, ["c"])}, 2, "shard 2/3 exited 2 and wrote no run"),
         ({1: (0, None), 2: (0, None), 3: (0, None)}, 0, "no shard ran a case"),
+        ({1: (0, ["a"]), 2: (256, None), 3: (0, ["c"])}, 4, "status: 256 is not an exit status"),
     ],
 )
 def test_merge_shards_merges_what_the_shards_kept(

@@ -5,6 +5,7 @@ merges."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -60,6 +61,16 @@ def edit(path: Path, **values: Any) -> None:
     path.write_text(json.dumps({**json.loads(first), **values}) + "\n" + "".join(rest))
 
 
+def drop(path: Path, key: str) -> None:
+    """The first line of a JSON lines file without ``key``."""
+    first, *rest = path.read_text().splitlines(keepends=True)
+    line = {k: v for k, v in json.loads(first).items() if k != key}
+    path.write_text(json.dumps(line) + "\n" + "".join(rest))
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # past the JSON parser's recursion limit
+
+
 def merge(capsys: pytest.CaptureFixture[str], *args: Path | str) -> tuple[int, str, str]:
     status = main(["merge", *map(str, args)])
     out, err = capsys.readouterr()
@@ -106,6 +117,17 @@ def test_three_shards_merge_into_one_run(
         (lambda f: edit(f / "records.jsonl", usage={"output_tokens": 1.5}), r"r2/records.jsonl:1: usage.output_tokens: 1.5 is not an integer or null"),
         (lambda f: edit(f / "records.jsonl", effort=None), r"r2/records.jsonl:1: effort: null is not a string"),
         (lambda f: (f / "records.jsonl").write_text('{"suite": "s"}'), r"r2/records.jsonl:1: not a run record \(no 'case'\)"),
+        (lambda f: (f / "summary.json").write_text(DEEP), r"r2/summary.json: cannot be read \(nested too deeply\)"),
+        (lambda f: (f / "items.jsonl").write_text(DEEP + "\n"), r"r2/items.jsonl:1: not an item line \(nested too deeply\)"),
+        (lambda f: (f / "records.jsonl").write_text(DEEP + "\n"), r"r2/records.jsonl:1: not a run record \(nested too deeply\)"),
+        (lambda f: (f / "records.jsonl").write_text(DEEP), r"r2/records.jsonl:1: not a run record \(nested too deeply\)"),
+        (lambda f: edit(f / "summary.json", exit_status=256), r"r2/summary.json: exit_status: 256 is not an exit status \(0 to 255\)"),
+        (lambda f: edit(f / "summary.json", exit_status=-1), r"r2/summary.json: exit_status: -1 is not an exit status \(0 to 255\)"),
+        (lambda f: edit(f / "items.jsonl", outcome="passed"), r'r2/items.jsonl:1: outcome: "passed" is not one of pass, fail, truncated, error'),
+        (lambda f: edit(f / "items.jsonl", outcomes=["pass", "ok"]), r'r2/items.jsonl:1: outcomes: "ok" is not one of pass, fail, truncated, error'),
+        (lambda f: edit(f / "items.jsonl", baseline_outcomes=["?"]), r'r2/items.jsonl:1: baseline_outcomes: "\?" is not one of pass'),
+        (lambda f: edit(f / "records.jsonl", outcome="ok"), r'r2/records.jsonl:1: outcome: "ok" is not one of pass, fail, truncated, error'),
+        (lambda f: drop(f / "items.jsonl", "score"), r"r2/items.jsonl:1: not an item line \(no 'score'\)"),
     ],
 )  # fmt: skip
 def test_a_folder_that_is_not_a_run_is_refused_naming_it(
@@ -256,3 +278,40 @@ def test_a_shard_that_ran_no_case_is_given_as_empty(
         status, _, err = merge(capsys, a, c, "--empty-shard", given)
         assert status == 4
         assert message in err
+
+
+@pytest.mark.parametrize("name", ["summary.json", "items.jsonl", "records.jsonl"])
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "folder"])
+def test_a_shard_file_that_is_not_a_regular_file_is_refused_unread(
+    three: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, kind: str
+) -> None:
+    path = three[1] / name
+    if kind == "symlink":  # a whole run's file, elsewhere: still not this shard's own
+        target = tmp_path / f"elsewhere-{name}"
+        path.rename(target)
+        path.symlink_to(target)
+    else:
+        path.unlink()
+        os.mkfifo(path) if kind == "fifo" else path.mkdir()  # a FIFO would block a read
+    status, out, err = merge(capsys, *three)
+    assert (status, out) == (4, "")
+    assert err == f"glm-harness merge: {path}: not a regular file; refused\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "bound"),
+    [("summary.json", "MAX_SUMMARY_BYTES"), ("items.jsonl", "MAX_LINES_BYTES"),
+     ("records.jsonl", "MAX_LINES_BYTES")],
+)  # fmt: skip
+def test_a_shard_file_past_its_bound_is_refused(
+    three: list[Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    name: str, bound: str,
+) -> None:  # fmt: skip
+    from harness.gate import shards
+
+    path = three[0] / name  # the first read: every shard's file is as large
+    monkeypatch.setattr(shards, bound, path.stat().st_size - 1)
+    status, out, err = merge(capsys, *three)
+    assert (status, out) == (4, "")
+    limit = getattr(shards, bound)
+    assert err == f"glm-harness merge: {path}: larger than {limit:,} bytes; refused\n"
