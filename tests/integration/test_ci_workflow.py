@@ -64,6 +64,17 @@ def test_the_shards_run_the_pull_requests_suites_with_the_base_code(
     assert given == [test]
 
 
+def test_only_the_merge_job_may_write_to_the_pull_request() -> None:
+    """The shard jobs run the pull request's suites: their GITHUB_TOKEN (which checkout
+    leaves in .git/config) reads, and only the job that posts the comment may write."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    assert "permissions" not in workflow["jobs"]["suites"]  # the workflow's: read only
+    assert workflow["jobs"]["merge"]["permissions"] == {
+        "contents": "read", "pull-requests": "write"
+    }  # fmt: skip
+
+
 def test_one_merge_job_merges_reports_and_gates_on_merge(jobs: dict[str, Any]) -> None:
     merge, shards = jobs["merge"], len(jobs["suites"]["strategy"]["matrix"]["shard"])
     assert merge["needs"] == "suites"
