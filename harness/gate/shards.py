@@ -20,6 +20,7 @@ from typing import Any
 from harness.errors import MergeError
 from harness.gate.records import ITEMS_FILE
 from harness.models import OUTCOMES
+from harness.secret import redact
 
 SUMMARY_FILE, RECORDS_FILE = "summary.json", "records.jsonl"
 MAX_SUMMARY_BYTES = 64 << 20  # a shard's summary.json (a baseline's bound, gate/baseline.py)
@@ -133,7 +134,7 @@ def _checked(summary: dict[str, Any], path: Path) -> dict[str, Any]:
     naming the file and the key."""
     for key, kind in SUMMARY_TYPES.items():
         if key in summary and not isinstance(summary[key], kind):
-            raise MergeError(f"{path}: {key}: {json.dumps(summary[key])[:80]} is not a run's")
+            raise MergeError(f"{path}: {key}: {_shown(summary[key])} is not a run's")
     code = summary.get("exit_status", 0)
     if isinstance(code, bool) or not 0 <= code <= 255:  # 256 would exit 0: a pass
         said = f"exit_status: {json.dumps(code)} is not an exit status (0 to 255)"
@@ -144,12 +145,12 @@ def _checked(summary: dict[str, Any], path: Path) -> dict[str, Any]:
         for name, count in values:
             if not isinstance(count, int) or isinstance(count, bool):
                 where = f"requests.{key}{'.' + name if name else ''}"
-                raise MergeError(f"{path}: {where}: {json.dumps(count)[:80]} is not a count")
+                raise MergeError(f"{path}: {where}: {_shown(count)} is not a count")
     for key, value in summary.get("sampled", {}).items():
         if not (
             isinstance(value, list) and len(value) == 2 and _wrong({"n": value}, COUNT) is None
         ):
-            raise MergeError(f"{path}: sampled.{key}: {json.dumps(value)[:80]} is not [n, of]")
+            raise MergeError(f"{path}: sampled.{key}: {_shown(value)} is not [n, of]")
     for key in ("baselines", "not_written"):
         if _wrong(summary, {key: [str]}):
             raise MergeError(f"{path}: {key}: not a list of strings")
@@ -265,8 +266,14 @@ def _unknown_outcome(found: dict[str, Any]) -> str | None:
         values = found.get(key, [])
         for outcome in values if isinstance(values, list) else [values]:
             if outcome not in OUTCOMES:
-                return f"{key}: {json.dumps(outcome)[:80]} is not one of {', '.join(OUTCOMES)}"
+                return f"{key}: {_shown(outcome)} is not one of {', '.join(OUTCOMES)}"
     return None
+
+
+def _shown(value: Any) -> str:
+    """A refused value as a message quotes it: its first 80 characters of JSON, any live
+    secret masked first (a cut could keep a token's head that masking no longer finds)."""
+    return redact(json.dumps(value, default=str))[:80]
 
 
 def _wrong(found: dict[str, Any], types: dict[str, Any], where: str = "") -> str | None:
@@ -281,8 +288,7 @@ def _wrong(found: dict[str, Any], types: dict[str, Any], where: str = "") -> str
         else:
             ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
         if not ok:
-            shown = json.dumps(value, default=str)[:80]
-            return f"{where}{key}: {shown} is not {TYPE_NAMES[str(kind)]}"
+            return f"{where}{key}: {_shown(value)} is not {TYPE_NAMES[str(kind)]}"
     return None
 
 

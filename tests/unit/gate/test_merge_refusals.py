@@ -254,6 +254,19 @@ def test_the_token_is_never_written(
         assert token not in path.read_text()
 
 
+def test_a_token_in_a_refused_value_is_masked_before_the_value_is_cut(
+    three: list[Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = "sk-merge-secret-0123456789abcdef"
+    monkeypatch.setenv("GLM_API_KEY", token)
+    # the 80 characters shown of a refused value end inside the token
+    edit(three[0] / "summary.json", baselines=f"{'x' * 70}{token}")
+    status, _, err = merge(capsys, *three)
+    assert status == 4
+    assert "baselines:" in err
+    assert token[:8] not in err  # not even the head a cut would have left
+
+
 def test_a_shard_its_canaries_stopped_stops_the_merged_run(
     three: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
