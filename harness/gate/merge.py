@@ -17,6 +17,7 @@ from typing import Any
 from harness.errors import MergeError
 from harness.gate.runs import Key, key_of
 from harness.gate.shards import RECORDS_FILE, ShardRun, read_shard
+from harness.secret import redact
 
 __all__ = ["Merged", "ShardRun", "combine", "losses", "read_shard", "requests", "status"]
 
@@ -123,8 +124,8 @@ def _same_target(first: ShardRun, run: ShardRun) -> None:
         )
     if a.get("model_sha256") != b.get("model_sha256"):
         raise MergeError(
-            f"{run.path}: model file sha256:{str(b.get('model_sha256'))[:12]}, but "
-            f"{first.path} ran sha256:{str(a.get('model_sha256'))[:12]}"
+            f"{run.path}: model file sha256:{_head(b.get('model_sha256'))}, but "
+            f"{first.path} ran sha256:{_head(a.get('model_sha256'))}"
         )
     if a.get("model_sha256") is None and a.get("endpoint") != b.get("endpoint"):
         raise MergeError(
@@ -191,3 +192,8 @@ def status(merged: Merged, decisions: Sequence[dict[str, Any]]) -> int:
     if not merged.items:
         return OK if all(code == 0 for code in codes) else 5
     return gate_status(merged.items, decisions, OK)
+
+
+def _head(digest: Any) -> str:
+    """A model file hash as messages show it: 12 characters, masked before the cut."""
+    return redact(str(digest))[:12]
